@@ -1,0 +1,353 @@
+package codec
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"time"
+
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	mh "github.com/multiformats/go-multihash"
+
+	"github.com/kubo-threads/kubo-threads/ipel"
+)
+
+// EventCodec is the multicodec of event blocks, from the private-use range
+// (0x300000-0x3FFFFF; 0x300078 is taken by Kubo's git plugin).
+const EventCodec = 0x3001e0
+
+// BodyCodec is the multicodec of separately stored (large) body blocks: raw
+// bytes, which are the sealed body.
+const BodyCodec = cid.Raw
+
+// MaxBlockSize bounds every block this codec reads or writes.
+const MaxBlockSize = 2 << 20
+
+// envelopeVersion is the version of the block envelope and the node inside.
+const envelopeVersion = 1
+
+// signingDomain separates event signatures from any other use of a log key.
+const signingDomain = "kubo-threads/event/v1\x00"
+
+var (
+	// ErrMalformed is wrapped by every error about bytes that are not an event.
+	ErrMalformed = errors.New("malformed event")
+	// ErrBadSignature is returned when an event's signature does not verify
+	// against its log's public key.
+	ErrBadSignature = errors.New("bad event signature")
+	// ErrWrongLog is returned when an event claims another thread or log than
+	// the one it was received for.
+	ErrWrongLog = errors.New("event belongs to another thread or log")
+)
+
+// Clock is a hybrid logical clock reading: wall time in Unix nanoseconds and
+// a counter that orders readings with the same wall time.
+type Clock struct {
+	_       struct{} `cbor:",toarray"`
+	Wall    int64
+	Counter uint32
+}
+
+// Compare orders two readings: -1, 0 or +1.
+func (c Clock) Compare(o Clock) int {
+	switch {
+	case c.Wall < o.Wall:
+		return -1
+	case c.Wall > o.Wall:
+		return 1
+	case c.Counter < o.Counter:
+		return -1
+	case c.Counter > o.Counter:
+		return 1
+	}
+	return 0
+}
+
+// Node is the signed record of an event. It is sealed with the thread's
+// follow key, so a follower can verify and replicate it without reading it.
+type Node struct {
+	_        struct{} `cbor:",toarray"`
+	Thread   []byte   // thread ID, binary form
+	Log      []byte   // log ID, binary form
+	Seq      uint64   // position in the log, from 1
+	Clock    Clock    // hybrid logical clock at append
+	Prev     Link     // previous event of the log; undefined for Seq 1
+	Header   []byte   // header sealed with the read key
+	Body     []byte   // body sealed with the content key, when stored inline
+	BodyLink Link     // separately stored sealed body, when not inline
+	Sig      []byte   // Ed25519 signature by the log key over all of the above
+}
+
+// links are the node's links in the order the envelope lists them.
+func (n *Node) links() []Link {
+	var ls []Link
+	if n.Prev.Defined() {
+		ls = append(ls, n.Prev)
+	}
+	if n.BodyLink.Defined() {
+		ls = append(ls, n.BodyLink)
+	}
+	return ls
+}
+
+func (n *Node) signingBytes() ([]byte, error) {
+	unsigned := *n
+	unsigned.Sig = nil
+	b, err := encMode.Marshal(&unsigned)
+	if err != nil {
+		return nil, fmt.Errorf("encode node: %w", err)
+	}
+	return append([]byte(signingDomain), b...), nil
+}
+
+// envelope is the block format: DAG-CBOR, readable by anyone, revealing
+// only the links.
+type envelope struct {
+	V int    `cbor:"v"`
+	L []Link `cbor:"l"`
+	N []byte `cbor:"n"`
+}
+
+// Event is a decoded, opened event with its block.
+type Event struct {
+	Node
+	Block blocks.Block
+}
+
+// Cid is the event's content identifier.
+func (e *Event) Cid() cid.Cid { return e.Block.Cid() }
+
+// LogID returns the log the event claims to belong to.
+func (e *Event) LogID() (ipel.LogID, error) { return ipel.LogIDFromBytes(e.Log) }
+
+// Content is an event's sealed header and body before it is placed in a log.
+type Content struct {
+	Header    []byte
+	Body      []byte       // inline sealed body, or nil
+	BodyBlock blocks.Block // separately stored sealed body, or nil
+}
+
+// Header is what the read key protects: when the event was written and the
+// key of its body.
+type Header struct {
+	Time int64  `cbor:"t"` // Unix nanoseconds
+	Key  []byte `cbor:"k"` // content key
+}
+
+// SealContent seals a payload under a fresh content key and the header under
+// the read key. Bodies whose sealed form is larger than inlineMax bytes go in
+// a block of their own.
+func SealContent(read *Key, payload []byte, at time.Time, inlineMax int) (Content, error) {
+	ck, err := NewKey()
+	if err != nil {
+		return Content{}, err
+	}
+	body, err := ck.Seal(payload, nil)
+	if err != nil {
+		return Content{}, fmt.Errorf("seal body: %w", err)
+	}
+	hb, err := encMode.Marshal(Header{Time: at.UnixNano(), Key: ck.raw[:]})
+	if err != nil {
+		return Content{}, fmt.Errorf("encode header: %w", err)
+	}
+	header, err := read.Seal(hb, nil)
+	if err != nil {
+		return Content{}, fmt.Errorf("seal header: %w", err)
+	}
+	c := Content{Header: header}
+	if len(body) > inlineMax {
+		if len(body) > MaxBlockSize {
+			return Content{}, fmt.Errorf("sealed body of %d bytes exceeds the block limit of %d", len(body), MaxBlockSize)
+		}
+		blk, err := newBlock(BodyCodec, body)
+		if err != nil {
+			return Content{}, err
+		}
+		c.BodyBlock = blk
+	} else {
+		c.Body = body
+	}
+	return c, nil
+}
+
+// Position says where an event goes: thread, log, sequence number, clock and
+// the previous event.
+type Position struct {
+	Thread ipel.ThreadID
+	Log    ipel.LogID
+	Seq    uint64
+	Clock  Clock
+	Prev   cid.Cid
+}
+
+// Seal signs the content at a position with the log key and seals the node
+// with the follow key, producing the event block.
+func Seal(sk crypto.PrivKey, follow *Key, pos Position, c Content) (*Event, error) {
+	n := Node{
+		Thread: pos.Thread.Bytes(),
+		Log:    []byte(pos.Log),
+		Seq:    pos.Seq,
+		Clock:  pos.Clock,
+		Prev:   Link{pos.Prev},
+		Header: c.Header,
+		Body:   c.Body,
+	}
+	if c.BodyBlock != nil {
+		n.BodyLink = Link{c.BodyBlock.Cid()}
+	}
+	msg, err := n.signingBytes()
+	if err != nil {
+		return nil, err
+	}
+	if n.Sig, err = sk.Sign(msg); err != nil {
+		return nil, fmt.Errorf("sign event %d: %w", pos.Seq, err)
+	}
+	nb, err := encMode.Marshal(&n)
+	if err != nil {
+		return nil, fmt.Errorf("encode node: %w", err)
+	}
+	env := envelope{V: envelopeVersion, L: n.links()}
+	ad, err := encMode.Marshal(env.L)
+	if err != nil {
+		return nil, fmt.Errorf("encode links: %w", err)
+	}
+	if env.N, err = follow.Seal(nb, ad); err != nil {
+		return nil, fmt.Errorf("seal node: %w", err)
+	}
+	eb, err := encMode.Marshal(&env)
+	if err != nil {
+		return nil, fmt.Errorf("encode envelope: %w", err)
+	}
+	blk, err := newBlock(EventCodec, eb)
+	if err != nil {
+		return nil, err
+	}
+	return &Event{Node: n, Block: blk}, nil
+}
+
+func newBlock(codec uint64, data []byte) (blocks.Block, error) {
+	c, err := cid.Prefix{Version: 1, Codec: codec, MhType: mh.SHA2_256, MhLength: -1}.Sum(data)
+	if err != nil {
+		return nil, fmt.Errorf("hash block: %w", err)
+	}
+	return blocks.NewBlockWithCid(data, c)
+}
+
+// EnvelopeLinks returns the links an event block exposes without any key.
+func EnvelopeLinks(data []byte) ([]cid.Cid, error) {
+	var env envelope
+	if err := decMode.Unmarshal(data, &env); err != nil {
+		return nil, fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
+	}
+	out := make([]cid.Cid, len(env.L))
+	for i, l := range env.L {
+		out[i] = l.Cid
+	}
+	return out, nil
+}
+
+// Open decodes an event block and opens its node with the follow key. It
+// checks the block's hash and the envelope's consistency, not the signature:
+// call Verify for that.
+func Open(blk blocks.Block, follow *Key) (*Event, error) {
+	if blk.Cid().Prefix().Codec != EventCodec {
+		return nil, fmt.Errorf("%w: block %s has codec 0x%x, want 0x%x", ErrMalformed, blk.Cid(), blk.Cid().Prefix().Codec, EventCodec)
+	}
+	data := blk.RawData()
+	if len(data) > MaxBlockSize {
+		return nil, fmt.Errorf("%w: block of %d bytes exceeds %d", ErrMalformed, len(data), MaxBlockSize)
+	}
+	if sum, err := blk.Cid().Prefix().Sum(data); err != nil || !sum.Equals(blk.Cid()) {
+		return nil, fmt.Errorf("%w: block data does not match %s", ErrMalformed, blk.Cid())
+	}
+	var env envelope
+	if err := decMode.Unmarshal(data, &env); err != nil {
+		return nil, fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
+	}
+	if env.V != envelopeVersion {
+		return nil, fmt.Errorf("%w: envelope version %d", ErrMalformed, env.V)
+	}
+	ad, err := encMode.Marshal(env.L)
+	if err != nil {
+		return nil, fmt.Errorf("%w: links: %v", ErrMalformed, err)
+	}
+	nb, err := follow.Open(env.N, ad)
+	if err != nil {
+		return nil, fmt.Errorf("open event %s: %w", blk.Cid(), err)
+	}
+	var n Node
+	if err := decMode.Unmarshal(nb, &n); err != nil {
+		return nil, fmt.Errorf("%w: node: %v", ErrMalformed, err)
+	}
+	want := n.links()
+	if len(want) != len(env.L) {
+		return nil, fmt.Errorf("%w: envelope lists %d links, node has %d", ErrMalformed, len(env.L), len(want))
+	}
+	for i := range want {
+		if !want[i].Equals(env.L[i].Cid) {
+			return nil, fmt.Errorf("%w: envelope link %d differs from the node", ErrMalformed, i)
+		}
+	}
+	if n.Seq == 0 {
+		return nil, fmt.Errorf("%w: sequence number 0", ErrMalformed)
+	}
+	if (n.Seq == 1) == n.Prev.Defined() {
+		return nil, fmt.Errorf("%w: event %d and previous link disagree", ErrMalformed, n.Seq)
+	}
+	if (n.Body != nil) == n.BodyLink.Defined() {
+		return nil, fmt.Errorf("%w: event must carry exactly one of an inline body or a body link", ErrMalformed)
+	}
+	return &Event{Node: n, Block: blk}, nil
+}
+
+// Verify checks that the event belongs to the given thread and log and that
+// the log's key signed it.
+func (e *Event) Verify(thread ipel.ThreadID, log ipel.LogID) error {
+	if !bytes.Equal(e.Thread, thread.Bytes()) || !bytes.Equal(e.Log, []byte(log)) {
+		return fmt.Errorf("event %s: %w", e.Cid(), ErrWrongLog)
+	}
+	pk, err := ipel.LogPublicKey(log)
+	if err != nil {
+		return fmt.Errorf("event %s: %w", e.Cid(), err)
+	}
+	msg, err := e.signingBytes()
+	if err != nil {
+		return err
+	}
+	ok, err := pk.Verify(msg, e.Sig)
+	if err != nil || !ok {
+		return fmt.Errorf("event %s: %w", e.Cid(), ErrBadSignature)
+	}
+	return nil
+}
+
+// OpenHeader opens the event's header with the read key.
+func (e *Event) OpenHeader(read *Key) (Header, error) {
+	hb, err := read.Open(e.Header, nil)
+	if err != nil {
+		return Header{}, fmt.Errorf("open header of %s: %w", e.Cid(), err)
+	}
+	var h Header
+	if err := decMode.Unmarshal(hb, &h); err != nil {
+		return Header{}, fmt.Errorf("%w: header: %v", ErrMalformed, err)
+	}
+	if len(h.Key) != KeySize {
+		return Header{}, fmt.Errorf("%w: content key of %d bytes", ErrMalformed, len(h.Key))
+	}
+	return h, nil
+}
+
+// OpenBody opens a sealed body (inline, or the data of the body block) with
+// the content key from the header.
+func OpenBody(h Header, sealed []byte) ([]byte, error) {
+	ck, err := KeyFromBytes(h.Key)
+	if err != nil {
+		return nil, err
+	}
+	return ck.Open(sealed, nil)
+}
+
+// Time returns the header's wall-clock time.
+func (h Header) WallTime() time.Time { return time.Unix(0, h.Time) }

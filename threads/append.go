@@ -1,0 +1,183 @@
+package threads
+
+import (
+	"context"
+	"fmt"
+
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+
+	"github.com/kubo-threads/kubo-threads/codec"
+	"github.com/kubo-threads/kubo-threads/ipel"
+)
+
+// EventRef names an event in a thread.
+type EventRef struct {
+	Thread ipel.ThreadID
+	Log    ipel.LogID
+	Seq    uint64
+	Cid    cid.Cid
+}
+
+type appendReq struct {
+	content codec.Content
+	done    chan appendResult
+}
+
+type appendResult struct {
+	ref EventRef
+	err error
+}
+
+// Append adds an event with the given body to this node's log of a thread.
+// When it returns without error the event is durable: its blocks, its index
+// entry and the new head are on disk.
+//
+// Concurrent appends to a thread are group-committed: one appender at a
+// time signs and writes every appender's event in one blockstore write and
+// one datastore batch.
+func (s *Service) Append(ctx context.Context, tid ipel.ThreadID, body []byte) (EventRef, error) {
+	if len(body) == 0 {
+		return EventRef{}, ErrEmptyBody
+	}
+	if len(body) > s.cfg.MaxBodySize {
+		return EventRef{}, fmt.Errorf("%w: %d bytes, the limit is %d", ErrBodyTooLarge, len(body), s.cfg.MaxBodySize)
+	}
+	th, err := s.thread(tid)
+	if err != nil {
+		return EventRef{}, err
+	}
+	th.mu.Lock()
+	own, read := th.own, th.read
+	th.mu.Unlock()
+	if own == nil {
+		return EventRef{}, fmt.Errorf("append to %s: %w", tid, ErrNotWriter)
+	}
+	if read == nil {
+		return EventRef{}, fmt.Errorf("append to %s: %w", tid, ErrNoReadKey)
+	}
+	// Sealing the content does not depend on the position in the log, so it
+	// runs here, in parallel across appenders.
+	content, err := codec.SealContent(read, body, s.deps.Now(), s.cfg.InlineBodySize)
+	if err != nil {
+		return EventRef{}, fmt.Errorf("append to %s: %w", tid, err)
+	}
+	req := &appendReq{content: content, done: make(chan appendResult, 1)}
+
+	th.mu.Lock()
+	if th.removed {
+		th.mu.Unlock()
+		return EventRef{}, fmt.Errorf("%w: %s", ErrThreadNotFound, tid)
+	}
+	th.queue = append(th.queue, req)
+	if th.committing {
+		th.mu.Unlock()
+		select {
+		case r := <-req.done:
+			return r.ref, r.err
+		case <-ctx.Done():
+			return EventRef{}, fmt.Errorf("append to %s: %w (the event may still be committed)", tid, ctx.Err())
+		}
+	}
+	// Lead: commit everything queued, including what arrives meanwhile. The
+	// commit does not stop halfway when this caller gives up.
+	th.committing = true
+	commitCtx := context.WithoutCancel(ctx)
+	for len(th.queue) > 0 {
+		batch := th.queue
+		th.queue = nil
+		th.mu.Unlock()
+		s.commitBatch(commitCtx, th, batch)
+		th.mu.Lock()
+	}
+	th.committing = false
+	th.idle.Broadcast()
+	th.mu.Unlock()
+	r := <-req.done
+	return r.ref, r.err
+}
+
+// commitBatch places a batch of sealed contents at the end of the node's own
+// log and makes them durable, then answers every request.
+func (s *Service) commitBatch(ctx context.Context, th *thread, batch []*appendReq) {
+	fail := func(err error) {
+		for _, r := range batch {
+			r.done <- appendResult{err: fmt.Errorf("append to %s: %w", th.id, err)}
+		}
+	}
+	own := th.own // only the committing appender moves its head
+	seq, prev := own.seq, own.head
+	events := make([]*codec.Event, 0, len(batch))
+	blks := make([]blocks.Block, 0, len(batch))
+	for _, r := range batch {
+		seq++
+		ev, err := codec.Seal(own.sk, th.follow, codec.Position{
+			Thread: th.id, Log: own.id, Seq: seq, Clock: s.clock.Next(), Prev: prev,
+		}, r.content)
+		if err != nil {
+			fail(err)
+			return
+		}
+		prev = ev.Cid()
+		events = append(events, ev)
+		blks = append(blks, ev.Block)
+		if r.content.BodyBlock != nil {
+			blks = append(blks, r.content.BodyBlock)
+		}
+	}
+	if err := s.storeEvents(ctx, th, own, events, blks); err != nil {
+		fail(err)
+		return
+	}
+	for i, r := range batch {
+		r.done <- appendResult{ref: EventRef{Thread: th.id, Log: own.id, Seq: events[i].Seq, Cid: events[i].Cid()}}
+	}
+}
+
+// storeEvents writes verified, contiguous events of a log: blocks first,
+// then the index entries and the new head in one batch, then moves the pin
+// and wakes listeners.
+func (s *Service) storeEvents(ctx context.Context, th *thread, st *logState, events []*codec.Event, blks []blocks.Block) error {
+	if s.deps.GCLocker != nil {
+		unlock := s.deps.GCLocker.PinLock(ctx)
+		defer unlock.Unlock(ctx)
+	}
+	if err := s.deps.Blockstore.PutMany(ctx, blks); err != nil {
+		return fmt.Errorf("store blocks: %w", err)
+	}
+	last := events[len(events)-1]
+	next := *st
+	next.head, next.seq = last.Cid(), last.Seq
+	rec, err := next.record()
+	if err != nil {
+		return err
+	}
+	b, err := s.deps.Datastore.Batch(ctx)
+	if err != nil {
+		return fmt.Errorf("store events: %w", err)
+	}
+	for _, ev := range events {
+		if err := b.Put(ctx, eventKey(th.id, st.id, ev.Seq), ev.Cid().Bytes()); err != nil {
+			return fmt.Errorf("store events: %w", err)
+		}
+	}
+	if err := putCBOR(ctx, b, logKey(th.id, st.id), rec); err != nil {
+		return err
+	}
+	if err := s.commit(ctx, b); err != nil {
+		return fmt.Errorf("store events: %w", err)
+	}
+	th.mu.Lock()
+	st.head, st.seq = next.head, next.seq
+	if !th.removed {
+		close(th.changed) // wake listeners
+		th.changed = make(chan struct{})
+	}
+	th.mu.Unlock()
+	// The pin follows the head. The record written above names the previous
+	// pin; the next commit, or the next start, records this one.
+	if err := s.repin(ctx, th, st, next.head); err != nil {
+		log.Warnf("thread %s: log %s: pin head %s: %s", th.id, st.id, next.head, err)
+	}
+	return nil
+}

@@ -1,0 +1,259 @@
+package threads
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/kubo-threads/kubo-threads/codec"
+	"github.com/kubo-threads/kubo-threads/ipel"
+)
+
+// Record is a verified event as a reader sees it.
+type Record struct {
+	EventRef
+	Clock codec.Clock
+	// Time is the writer's wall clock at append; zero without the read key.
+	Time time.Time
+	// Body is the decrypted payload; nil without the read key.
+	Body []byte
+}
+
+// Query selects events of a thread.
+type Query struct {
+	// Log restricts the result to one log; every log when empty.
+	Log ipel.LogID
+	// Since skips each log's events up to and including this seq.
+	Since uint64
+	// Limit caps the number of events; no cap when 0.
+	Limit int
+}
+
+// Events lists verified, decrypted events. Each log's events come in log
+// order; events of different logs are merged by their hybrid logical clock,
+// then log ID, an order every replica agrees on.
+func (s *Service) Events(ctx context.Context, tid ipel.ThreadID, q Query) ([]Record, error) {
+	th, err := s.thread(tid)
+	if err != nil {
+		return nil, err
+	}
+	if th.read == nil {
+		return nil, fmt.Errorf("read %s: %w", tid, ErrNoReadKey)
+	}
+	th.mu.Lock()
+	var logs []logState
+	for _, st := range th.logs {
+		if q.Log == "" || st.id == q.Log {
+			logs = append(logs, *st)
+		}
+	}
+	th.mu.Unlock()
+	if q.Log != "" && len(logs) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrLogNotFound, q.Log)
+	}
+	var out []Record
+	for _, st := range logs {
+		to := st.seq
+		if q.Limit > 0 && q.Since+uint64(q.Limit) < to {
+			to = q.Since + uint64(q.Limit)
+		}
+		recs, err := s.readRange(ctx, th, st.id, q.Since+1, to)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, recs...)
+	}
+	if len(logs) > 1 {
+		sort.SliceStable(out, func(i, j int) bool {
+			if c := out[i].Clock.Compare(out[j].Clock); c != 0 {
+				return c < 0
+			}
+			return out[i].Log < out[j].Log
+		})
+	}
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, nil
+}
+
+// readRange reads, verifies and decrypts events from..to of a log.
+func (s *Service) readRange(ctx context.Context, th *thread, logID ipel.LogID, from, to uint64) ([]Record, error) {
+	if from > to {
+		return nil, nil
+	}
+	out := make([]Record, 0, to-from+1)
+	for seq := from; seq <= to; seq++ {
+		b, err := s.deps.Datastore.Get(ctx, eventKey(th.id, logID, seq))
+		if err != nil {
+			return nil, fmt.Errorf("log %s: event %d: index: %w", logID, seq, err)
+		}
+		c, err := cid.Cast(b)
+		if err != nil {
+			return nil, fmt.Errorf("log %s: event %d: index: %w", logID, seq, err)
+		}
+		rec, err := s.readEvent(ctx, th, logID, c)
+		if err != nil {
+			return nil, err
+		}
+		if rec.Seq != seq {
+			return nil, fmt.Errorf("log %s: event %s claims seq %d, indexed at %d", logID, c, rec.Seq, seq)
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+// readEvent loads an event block, verifies it against the log and decrypts
+// what the node's keys allow.
+func (s *Service) readEvent(ctx context.Context, th *thread, logID ipel.LogID, c cid.Cid) (Record, error) {
+	blk, err := s.deps.Blockstore.Get(ctx, c)
+	if err != nil {
+		return Record{}, fmt.Errorf("event %s: %w", c, err)
+	}
+	ev, err := codec.Open(blk, th.follow)
+	if err != nil {
+		return Record{}, err
+	}
+	if logID == "" {
+		if logID, err = ev.LogID(); err != nil {
+			return Record{}, fmt.Errorf("event %s: %w", c, err)
+		}
+	}
+	if err := ev.Verify(th.id, logID); err != nil {
+		return Record{}, err
+	}
+	rec := Record{EventRef: EventRef{Thread: th.id, Log: logID, Seq: ev.Seq, Cid: c}, Clock: ev.Clock}
+	if th.read == nil {
+		return rec, nil
+	}
+	h, err := ev.OpenHeader(th.read)
+	if err != nil {
+		return Record{}, err
+	}
+	sealed := ev.Body
+	if ev.BodyLink.Defined() {
+		bb, err := s.deps.Blockstore.Get(ctx, ev.BodyLink.Cid)
+		if err != nil {
+			return Record{}, fmt.Errorf("event %s: body block %s: %w", c, ev.BodyLink.Cid, err)
+		}
+		sealed = bb.RawData()
+	}
+	if rec.Body, err = codec.OpenBody(h, sealed); err != nil {
+		return Record{}, fmt.Errorf("event %s: body: %w", c, err)
+	}
+	rec.Time = h.WallTime()
+	return rec, nil
+}
+
+// Event reads one event of a thread by CID. The event must be the one the
+// thread's log holds at its seq: a stray or conflicting block with the
+// thread's keys is not part of the thread.
+func (s *Service) Event(ctx context.Context, tid ipel.ThreadID, c cid.Cid) (Record, error) {
+	th, err := s.thread(tid)
+	if err != nil {
+		return Record{}, err
+	}
+	if th.read == nil {
+		return Record{}, fmt.Errorf("read %s: %w", tid, ErrNoReadKey)
+	}
+	if c.Prefix().Codec != codec.EventCodec {
+		return Record{}, fmt.Errorf("%w: %s is not an event CID (codec 0x%x)", ErrEventNotFound, c, c.Prefix().Codec)
+	}
+	if has, err := s.deps.Blockstore.Has(ctx, c); err != nil {
+		return Record{}, err
+	} else if !has {
+		return Record{}, fmt.Errorf("%w: %s", ErrEventNotFound, c)
+	}
+	rec, err := s.readEvent(ctx, th, "", c)
+	if errors.Is(err, codec.ErrDecrypt) {
+		return Record{}, fmt.Errorf("%w: %s does not open with the thread's keys", ErrEventNotFound, c)
+	}
+	if err != nil {
+		return Record{}, err
+	}
+	th.mu.Lock()
+	_, known := th.logs[rec.Log]
+	th.mu.Unlock()
+	if !known {
+		return Record{}, fmt.Errorf("%w: %s (log %s is not part of the thread)", ErrEventNotFound, c, rec.Log)
+	}
+	b, err := s.deps.Datastore.Get(ctx, eventKey(tid, rec.Log, rec.Seq))
+	if isNotFound(err) {
+		return Record{}, fmt.Errorf("%w: %s", ErrEventNotFound, c)
+	}
+	if err != nil {
+		return Record{}, err
+	}
+	if indexed, err := cid.Cast(b); err != nil || !indexed.Equals(c) {
+		return Record{}, fmt.Errorf("%w: %s conflicts with event %d of log %s", ErrEventNotFound, c, rec.Seq, rec.Log)
+	}
+	return rec, nil
+}
+
+// Listen calls fn with every event of the thread after seq since in each
+// log, in log order, then with every event appended or received later, until
+// ctx ends, fn fails, or the thread is removed. It reads from the store, so
+// a slow fn misses nothing.
+func (s *Service) Listen(ctx context.Context, tid ipel.ThreadID, since uint64, fn func(Record) error) error {
+	th, err := s.thread(tid)
+	if err != nil {
+		return err
+	}
+	if th.read == nil {
+		return fmt.Errorf("listen %s: %w", tid, ErrNoReadKey)
+	}
+	cursors := map[ipel.LogID]uint64{}
+	const chunk = 256
+	for {
+		th.mu.Lock()
+		if th.removed {
+			th.mu.Unlock()
+			if _, err := s.thread(tid); errors.Is(err, ErrClosed) {
+				return err
+			}
+			return fmt.Errorf("%w: %s (removed)", ErrThreadNotFound, tid)
+		}
+		changed := th.changed
+		heads := make(map[ipel.LogID]uint64, len(th.logs))
+		for id, st := range th.logs {
+			heads[id] = st.seq
+		}
+		th.mu.Unlock()
+
+		ids := make([]ipel.LogID, 0, len(heads))
+		for id := range heads {
+			ids = append(ids, id)
+		}
+		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+		for _, id := range ids {
+			cur, ok := cursors[id]
+			if !ok {
+				cur = since
+			}
+			for cur < heads[id] {
+				to := min(heads[id], cur+chunk)
+				recs, err := s.readRange(ctx, th, id, cur+1, to)
+				if err != nil {
+					return err
+				}
+				for _, r := range recs {
+					if err := fn(r); err != nil {
+						return err
+					}
+				}
+				cur = to
+			}
+			cursors[id] = cur
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+		}
+	}
+}

@@ -1,0 +1,473 @@
+package threads
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	bstore "github.com/ipfs/boxo/blockstore"
+	pin "github.com/ipfs/boxo/pinning/pinner"
+	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	dsq "github.com/ipfs/go-datastore/query"
+	logging "github.com/ipfs/go-log/v2"
+	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/kubo-threads/kubo-threads/codec"
+	"github.com/kubo-threads/kubo-threads/ipel"
+)
+
+var log = logging.Logger("threads")
+
+var (
+	// ErrThreadNotFound is returned for a thread this node does not hold.
+	ErrThreadNotFound = errors.New("thread not found")
+	// ErrEventNotFound is returned for an event that is not part of the thread.
+	ErrEventNotFound = errors.New("event not found in thread")
+	// ErrLogNotFound is returned for a log that is not part of the thread.
+	ErrLogNotFound = errors.New("log not found in thread")
+	// ErrEmptyBody is returned when appending an empty body.
+	ErrEmptyBody = errors.New("empty event body")
+	// ErrBodyTooLarge is returned when a body exceeds the configured limit.
+	ErrBodyTooLarge = errors.New("event body too large")
+	// ErrNotWriter is returned when appending to a thread this node has no log in.
+	ErrNotWriter = errors.New("this node has no log in the thread (follower or reader)")
+	// ErrNoReadKey is returned when reading content of a thread whose read key
+	// this node does not hold.
+	ErrNoReadKey = errors.New("this node does not hold the thread's read key")
+	// ErrClosed is returned by a closed service.
+	ErrClosed = errors.New("threads service closed")
+)
+
+// Pinner keeps logs alive across garbage collection by pinning each log's
+// head recursively; the event codec exposes the links to earlier events.
+// Kubo's pinner implements it.
+type Pinner interface {
+	PinWithMode(ctx context.Context, c cid.Cid, mode pin.Mode, name string) error
+	Update(ctx context.Context, from, to cid.Cid, unpin bool) error
+	Unpin(ctx context.Context, c cid.Cid, recursive bool) error
+	IsPinnedWithType(ctx context.Context, c cid.Cid, mode pin.Mode) (string, bool, error)
+}
+
+// Config tunes the engine.
+type Config struct {
+	// MaxBodySize is the largest body Append accepts, in bytes.
+	MaxBodySize int
+	// InlineBodySize is the largest sealed body kept inside the event block;
+	// larger bodies are stored as a block of their own.
+	InlineBodySize int
+}
+
+// DefaultConfig returns the defaults: 1 MiB bodies, inline up to 32 KiB.
+func DefaultConfig() Config {
+	return Config{MaxBodySize: 1 << 20, InlineBodySize: 32 << 10}
+}
+
+// Deps are the effects the engine works through.
+type Deps struct {
+	// Datastore holds the engine's state; give it a namespace of its own.
+	Datastore ds.Batching
+	// Blockstore holds event and body blocks.
+	Blockstore bstore.Blockstore
+	// Pinner protects logs from garbage collection.
+	Pinner Pinner
+	// GCLocker, when set, keeps garbage collection out while an append writes
+	// blocks and moves pins.
+	GCLocker bstore.GCLocker
+	// Now reads the wall clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Service is the engine of one node.
+type Service struct {
+	cfg   Config
+	deps  Deps
+	clock *hybridClock
+
+	mu      sync.RWMutex
+	threads map[ipel.ThreadID]*thread
+	closed  bool
+}
+
+// thread is a thread's in-memory state.
+type thread struct {
+	id      ipel.ThreadID
+	created time.Time
+	follow  *codec.Key
+	read    *codec.Key // nil on followers
+
+	mu      sync.Mutex
+	logs    map[ipel.LogID]*logState
+	own     *logState     // the log this node writes, or nil
+	changed chan struct{} // closed and replaced whenever a head moves
+	removed bool
+
+	// group commit: appenders queue requests; one of them at a time commits
+	// every queued request and signals idle when it is done.
+	queue      []*appendReq
+	committing bool
+	idle       *sync.Cond
+
+	// ingestMu serialises ingestion into the thread's logs.
+	ingestMu sync.Mutex
+}
+
+func newThread(tid ipel.ThreadID, created time.Time) *thread {
+	th := &thread{id: tid, created: created, logs: map[ipel.LogID]*logState{}, changed: make(chan struct{})}
+	th.idle = sync.NewCond(&th.mu)
+	return th
+}
+
+// logState is a log's identity and head.
+type logState struct {
+	id     ipel.LogID
+	sk     crypto.PrivKey // only for the log this node writes
+	head   cid.Cid
+	seq    uint64
+	pinned cid.Cid
+}
+
+// New opens the engine on its stores and loads every thread.
+func New(ctx context.Context, deps Deps, cfg Config) (*Service, error) {
+	if deps.Datastore == nil || deps.Blockstore == nil || deps.Pinner == nil {
+		return nil, errors.New("threads: datastore, blockstore and pinner are required")
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	def := DefaultConfig()
+	if cfg.MaxBodySize <= 0 {
+		cfg.MaxBodySize = def.MaxBodySize
+	}
+	if cfg.InlineBodySize <= 0 {
+		cfg.InlineBodySize = def.InlineBodySize
+	}
+	s := &Service{cfg: cfg, deps: deps, clock: newHybridClock(deps.Now), threads: map[ipel.ThreadID]*thread{}}
+	if err := s.load(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Service) load(ctx context.Context) error {
+	res, err := s.deps.Datastore.Query(ctx, dsq.Query{Prefix: "/m/"})
+	if err != nil {
+		return fmt.Errorf("load threads: %w", err)
+	}
+	entries, err := res.Rest()
+	if err != nil {
+		return fmt.Errorf("load threads: %w", err)
+	}
+	for _, e := range entries {
+		var rec threadRecord
+		if err := codec.Unmarshal(e.Value, &rec); err != nil {
+			return fmt.Errorf("load thread %s: %w", e.Key, err)
+		}
+		th, err := s.openThread(ctx, &rec)
+		if err != nil {
+			return err
+		}
+		s.threads[th.id] = th
+	}
+	return nil
+}
+
+func (s *Service) openThread(ctx context.Context, rec *threadRecord) (*thread, error) {
+	tid, err := ipel.ThreadIDFromBytes(rec.ID)
+	if err != nil {
+		return nil, fmt.Errorf("load thread: %w", err)
+	}
+	th := newThread(tid, time.Unix(0, rec.Created))
+	if th.follow, err = codec.KeyFromBytes(rec.Follow); err != nil {
+		return nil, fmt.Errorf("thread %s: follow key: %w", tid, err)
+	}
+	if rec.Read != nil {
+		if th.read, err = codec.KeyFromBytes(rec.Read); err != nil {
+			return nil, fmt.Errorf("thread %s: read key: %w", tid, err)
+		}
+	}
+	res, err := s.deps.Datastore.Query(ctx, dsq.Query{Prefix: "/lg/" + tid.String() + "/"})
+	if err != nil {
+		return nil, fmt.Errorf("thread %s: load logs: %w", tid, err)
+	}
+	entries, err := res.Rest()
+	if err != nil {
+		return nil, fmt.Errorf("thread %s: load logs: %w", tid, err)
+	}
+	for _, e := range entries {
+		var lr logRecord
+		if err := codec.Unmarshal(e.Value, &lr); err != nil {
+			return nil, fmt.Errorf("thread %s: log %s: %w", tid, e.Key, err)
+		}
+		st, err := lr.toState()
+		if err != nil {
+			return nil, fmt.Errorf("thread %s: %w", tid, err)
+		}
+		th.logs[st.id] = st
+		if st.sk != nil {
+			th.own = st
+		}
+		// A crash between the head commit and the pin update leaves the pin
+		// behind the head: move it now.
+		if st.head.Defined() && !st.pinned.Equals(st.head) {
+			if err := s.repin(ctx, th, st, st.head); err != nil {
+				log.Warnf("thread %s: log %s: re-pin head: %s", tid, st.id, err)
+			} else if err := s.saveLog(ctx, th.id, st); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return th, nil
+}
+
+// Close stops the service. Appends and reads in flight finish or fail with
+// ErrClosed; listeners return.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	for _, th := range s.threads {
+		th.mu.Lock()
+		for th.committing {
+			th.idle.Wait()
+		}
+		th.removed = true
+		close(th.changed)
+		th.mu.Unlock()
+	}
+	return nil
+}
+
+func (s *Service) thread(tid ipel.ThreadID) (*thread, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	th, ok := s.threads[tid]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrThreadNotFound, tid)
+	}
+	return th, nil
+}
+
+// ThreadInfo describes a thread as this node holds it.
+type ThreadInfo struct {
+	ID      ipel.ThreadID
+	Variant ipel.Variant
+	Created time.Time
+	// HasFollowKey, HasReadKey: which thread keys this node holds.
+	HasFollowKey bool
+	HasReadKey   bool
+	// OwnLog is the log this node writes, if any.
+	OwnLog ipel.LogID
+	Logs   []LogInfo
+}
+
+// LogInfo describes one log of a thread.
+type LogInfo struct {
+	ID   ipel.LogID
+	Head cid.Cid
+	Seq  uint64
+	Own  bool
+}
+
+// CreateThread makes a new thread of the given variant with fresh follow and
+// read keys and a log for this node.
+func (s *Service) CreateThread(ctx context.Context, variant ipel.Variant) (ThreadInfo, error) {
+	tid, err := ipel.NewThreadID(variant)
+	if err != nil {
+		return ThreadInfo{}, err
+	}
+	follow, err := codec.NewKey()
+	if err != nil {
+		return ThreadInfo{}, err
+	}
+	read, err := codec.NewKey()
+	if err != nil {
+		return ThreadInfo{}, err
+	}
+	sk, logID, err := ipel.NewLogIdentity()
+	if err != nil {
+		return ThreadInfo{}, err
+	}
+	now := s.deps.Now()
+	rec := &threadRecord{ID: tid.Bytes(), Created: now.UnixNano(), Follow: follow.Bytes(), Read: read.Bytes()}
+	own := &logState{id: logID, sk: sk}
+	lr, err := own.record()
+	if err != nil {
+		return ThreadInfo{}, err
+	}
+	b, err := s.deps.Datastore.Batch(ctx)
+	if err != nil {
+		return ThreadInfo{}, fmt.Errorf("create thread: %w", err)
+	}
+	if err := putCBOR(ctx, b, threadKey(tid), rec); err != nil {
+		return ThreadInfo{}, err
+	}
+	if err := putCBOR(ctx, b, logKey(tid, logID), lr); err != nil {
+		return ThreadInfo{}, err
+	}
+	if err := s.commit(ctx, b); err != nil {
+		return ThreadInfo{}, fmt.Errorf("create thread %s: %w", tid, err)
+	}
+	th := newThread(tid, now)
+	th.follow, th.read, th.own = follow, read, own
+	th.logs[logID] = own
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ThreadInfo{}, ErrClosed
+	}
+	s.threads[tid] = th
+	return th.info(), nil
+}
+
+// saveLog writes a log's record on its own.
+func (s *Service) saveLog(ctx context.Context, tid ipel.ThreadID, st *logState) error {
+	rec, err := st.record()
+	if err != nil {
+		return err
+	}
+	return putCBOR(ctx, s.deps.Datastore, logKey(tid, st.id), rec)
+}
+
+// commit commits a batch and makes it durable.
+func (s *Service) commit(ctx context.Context, b ds.Batch) error {
+	if err := b.Commit(ctx); err != nil {
+		return err
+	}
+	return s.deps.Datastore.Sync(ctx, ds.NewKey("/"))
+}
+
+func (th *thread) info() ThreadInfo {
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	ti := ThreadInfo{ID: th.id, Variant: th.id.Variant(), Created: th.created, HasFollowKey: th.follow != nil, HasReadKey: th.read != nil}
+	if th.own != nil {
+		ti.OwnLog = th.own.id
+	}
+	for _, st := range th.logs {
+		ti.Logs = append(ti.Logs, LogInfo{ID: st.id, Head: st.head, Seq: st.seq, Own: st == th.own})
+	}
+	sort.Slice(ti.Logs, func(i, j int) bool { return ti.Logs[i].ID < ti.Logs[j].ID })
+	return ti
+}
+
+// Threads lists every thread this node holds, ordered by ID.
+func (s *Service) Threads() ([]ThreadInfo, error) {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	ths := make([]*thread, 0, len(s.threads))
+	for _, th := range s.threads {
+		ths = append(ths, th)
+	}
+	s.mu.RUnlock()
+	out := make([]ThreadInfo, 0, len(ths))
+	for _, th := range ths {
+		out = append(out, th.info())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID.String() < out[j].ID.String() })
+	return out, nil
+}
+
+// Info describes one thread.
+func (s *Service) Info(tid ipel.ThreadID) (ThreadInfo, error) {
+	th, err := s.thread(tid)
+	if err != nil {
+		return ThreadInfo{}, err
+	}
+	return th.info(), nil
+}
+
+// RemoveThread forgets a thread: its keys, logs, index and pins. Its blocks
+// stay in the blockstore until the next garbage collection.
+func (s *Service) RemoveThread(ctx context.Context, tid ipel.ThreadID) error {
+	th, err := s.thread(tid)
+	if err != nil {
+		return err
+	}
+	// Wait for commits in flight, then mark it removed so none start.
+	th.mu.Lock()
+	for th.committing {
+		th.idle.Wait()
+	}
+	th.removed = true
+	close(th.changed)
+	logs := make([]*logState, 0, len(th.logs))
+	for _, st := range th.logs {
+		logs = append(logs, st)
+	}
+	th.mu.Unlock()
+
+	s.mu.Lock()
+	delete(s.threads, tid)
+	s.mu.Unlock()
+
+	// The thread record goes first: a crash after it leaves only unreachable
+	// keys, never a thread without its logs.
+	if err := s.deps.Datastore.Delete(ctx, threadKey(tid)); err != nil {
+		return fmt.Errorf("remove thread %s: %w", tid, err)
+	}
+	if err := s.deps.Datastore.Sync(ctx, ds.NewKey("/")); err != nil {
+		return fmt.Errorf("remove thread %s: %w", tid, err)
+	}
+	for _, st := range logs {
+		if st.pinned.Defined() {
+			if err := s.deps.Pinner.Unpin(ctx, st.pinned, true); err != nil && !errors.Is(err, pin.ErrNotPinned) {
+				return fmt.Errorf("remove thread %s: unpin log %s: %w", tid, st.id, err)
+			}
+		}
+	}
+	for _, p := range threadPrefixes(tid) {
+		if err := deletePrefix(ctx, s.deps.Datastore, p); err != nil {
+			return fmt.Errorf("remove thread %s: %w", tid, err)
+		}
+	}
+	return nil
+}
+
+// pinName names the pin of a log's head in `ipfs pin ls --names`.
+func pinName(tid ipel.ThreadID, log ipel.LogID) string {
+	return "threads/" + tid.String() + "/" + log.String()
+}
+
+// repin moves a log's pin to head. It does not write the log record: the
+// next commit records the new pin, and until then a restart finds the pin
+// one step behind and moves it again, which is harmless.
+func (s *Service) repin(ctx context.Context, th *thread, st *logState, head cid.Cid) error {
+	var err error
+	if st.pinned.Defined() {
+		err = s.deps.Pinner.Update(ctx, st.pinned, head, true)
+	}
+	if !st.pinned.Defined() || err != nil {
+		// No earlier pin, a pin that moved already, or one removed by hand.
+		_, pinned, perr := s.deps.Pinner.IsPinnedWithType(ctx, head, pin.Recursive)
+		if perr != nil {
+			return fmt.Errorf("pin %s: %w", head, perr)
+		}
+		if !pinned {
+			if err := s.deps.Pinner.PinWithMode(ctx, head, pin.Recursive, pinName(th.id, st.id)); err != nil {
+				return fmt.Errorf("pin %s: %w", head, err)
+			}
+		}
+		if st.pinned.Defined() && !st.pinned.Equals(head) {
+			if err := s.deps.Pinner.Unpin(ctx, st.pinned, true); err != nil && !errors.Is(err, pin.ErrNotPinned) {
+				log.Warnf("thread %s: unpin %s: %s", th.id, st.pinned, err)
+			}
+		}
+	}
+	th.mu.Lock()
+	st.pinned = head
+	th.mu.Unlock()
+	return nil
+}
