@@ -82,7 +82,7 @@ type Node struct {
 
 // links are the node's links in the order the envelope lists them.
 func (n *Node) links() []Link {
-	var ls []Link
+	ls := make([]Link, 0, 2)
 	if n.Prev.Defined() {
 		ls = append(ls, n.Prev)
 	}

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 
-	"golang.org/x/crypto/chacha20poly1305"
 	mbase "github.com/multiformats/go-multibase"
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // KeySize is the size of every symmetric key: follow, read and content keys.

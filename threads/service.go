@@ -360,6 +360,9 @@ func (th *thread) info() ThreadInfo {
 	return ti
 }
 
+// Config returns the configuration in force.
+func (s *Service) Config() Config { return s.cfg }
+
 // Threads lists every thread this node holds, ordered by ID.
 func (s *Service) Threads() ([]ThreadInfo, error) {
 	s.mu.RLock()

@@ -1,0 +1,276 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ipfs/boxo/files"
+	"github.com/ipfs/go-cid"
+	cmds "github.com/ipfs/go-ipfs-cmds"
+
+	"github.com/kubo-threads/kubo-threads/ipel"
+	"github.com/kubo-threads/kubo-threads/threads"
+)
+
+// AddOutput names the appended event.
+type AddOutput struct {
+	Cid string
+	Seq uint64
+	Log string
+}
+
+func addCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "Append an event to a thread.",
+			ShortDescription: `
+Appends the contents of a file (or of stdin, when no file is given) as one
+event to this node's log of the thread, and prints the event's CID and seq.
+The body is encrypted and the event signed; when the command returns, the
+event is on disk. Bodies must be non-empty and at most the configured
+MaxBodySize (1 MiB by default).
+`,
+		},
+		Arguments: []cmds.Argument{
+			cmds.StringArg("thread", true, false, "Thread ID."),
+			cmds.FileArg("data", true, false, "File whose contents are the event body (stdin when omitted).").EnableStdin(),
+		},
+		Options: []cmds.Option{
+			cmds.BoolOption("quiet", "q", "Print only the event's CID."),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			b, err := backend(p, env)
+			if err != nil {
+				return err
+			}
+			tid, err := parseThreadID(req.Arguments[0])
+			if err != nil {
+				return err
+			}
+			body, err := readBody(req, b.Threads.Config().MaxBodySize)
+			if err != nil {
+				return err
+			}
+			ref, err := b.Threads.Append(req.Context, tid, body)
+			if err != nil {
+				return userError(err)
+			}
+			return res.Emit(&AddOutput{Cid: ref.Cid.String(), Seq: ref.Seq, Log: ref.Log.String()})
+		},
+		Type: AddOutput{},
+		Encoders: cmds.EncoderMap{
+			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *AddOutput) error {
+				if quiet, _ := req.Options["quiet"].(bool); quiet {
+					_, err := fmt.Fprintln(w, out.Cid)
+					return err
+				}
+				_, err := fmt.Fprintf(w, "%s %d\n", out.Cid, out.Seq)
+				return err
+			}),
+		},
+	}
+}
+
+// readBody reads the single file argument, refusing more than limit bytes.
+func readBody(req *cmds.Request, limit int) ([]byte, error) {
+	if req.Files == nil {
+		return nil, cmds.Errorf(cmds.ErrClient, "no event body: give a file or pipe the body to stdin")
+	}
+	it := req.Files.Entries()
+	if !it.Next() {
+		if err := it.Err(); err != nil {
+			return nil, err
+		}
+		return nil, cmds.Errorf(cmds.ErrClient, "no event body: give a file or pipe the body to stdin")
+	}
+	f := files.FileFromEntry(it)
+	if f == nil {
+		return nil, cmds.Errorf(cmds.ErrClient, "%s is a directory, not a file", it.Name())
+	}
+	defer f.Close()
+	body, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	if err != nil {
+		return nil, fmt.Errorf("read event body: %w", err)
+	}
+	if len(body) > limit {
+		return nil, cmds.Errorf(cmds.ErrClient, "%s: more than %d bytes (MaxBodySize)", threads.ErrBodyTooLarge, limit)
+	}
+	if len(body) == 0 {
+		return nil, cmds.Errorf(cmds.ErrClient, "%s", threads.ErrEmptyBody)
+	}
+	return body, nil
+}
+
+// EventOutput is an event as `log` and `listen` print it. In JSON the body
+// is base64.
+type EventOutput struct {
+	Log  string
+	Seq  uint64
+	Cid  string
+	Time time.Time
+	Body []byte
+}
+
+func eventOutput(r threads.Record) *EventOutput {
+	return &EventOutput{Log: r.Log.String(), Seq: r.Seq, Cid: r.Cid.String(), Time: r.Time.UTC(), Body: r.Body}
+}
+
+// eventTextEncoder prints one line an event: log, seq, CID, time, body. A
+// body that is not printable UTF-8 on one line is quoted.
+var eventTextEncoder = cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *EventOutput) error {
+	_, err := fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", out.Log, out.Seq, out.Cid, out.Time.Format(time.RFC3339Nano), printable(out.Body))
+	return err
+})
+
+func printable(b []byte) string {
+	if !utf8.Valid(b) {
+		return strconv.Quote(string(b))
+	}
+	for _, r := range string(b) {
+		if !strconv.IsPrint(r) {
+			return strconv.Quote(string(b))
+		}
+	}
+	return string(b)
+}
+
+func logCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "List a thread's events, decrypted and verified.",
+			ShortDescription: `
+Lists events in order: each log's events by seq; events of several logs
+merged by their hybrid logical clock, then log ID, an order every replica
+agrees on. Each event's signature is verified as it is read.
+
+Text output is one line an event: log, seq, CID, time, body (quoted when
+it is not printable text). With --enc=json the body is base64.
+`,
+		},
+		Arguments: []cmds.Argument{
+			cmds.StringArg("thread", true, false, "Thread ID."),
+		},
+		Options: []cmds.Option{
+			cmds.StringOption("log", "Only this log (a log ID)."),
+			cmds.Uint64Option("since", "Skip each log's events up to and including this seq.").WithDefault(uint64(0)),
+			cmds.IntOption("limit", "Print at most this many events (0: all).").WithDefault(0),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			b, err := backend(p, env)
+			if err != nil {
+				return err
+			}
+			tid, err := parseThreadID(req.Arguments[0])
+			if err != nil {
+				return err
+			}
+			q := threads.Query{}
+			q.Since, _ = req.Options["since"].(uint64)
+			q.Limit, _ = req.Options["limit"].(int)
+			if q.Limit < 0 {
+				return cmds.Errorf(cmds.ErrClient, "--limit must not be negative")
+			}
+			if s, _ := req.Options["log"].(string); s != "" {
+				if q.Log, err = ipel.ParseLogID(s); err != nil {
+					return cmds.Errorf(cmds.ErrClient, "%s", err)
+				}
+			}
+			recs, err := b.Threads.Events(req.Context, tid, q)
+			if err != nil {
+				return userError(err)
+			}
+			for _, r := range recs {
+				if err := res.Emit(eventOutput(r)); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		Type:     EventOutput{},
+		Encoders: cmds.EncoderMap{cmds.Text: eventTextEncoder},
+	}
+}
+
+func catCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "Write an event's body to stdout.",
+			ShortDescription: `
+Writes the decrypted body of one event of the thread, verified, as it was
+added.
+`,
+		},
+		Arguments: []cmds.Argument{
+			cmds.StringArg("thread", true, false, "Thread ID."),
+			cmds.StringArg("event", true, false, "Event CID."),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			b, err := backend(p, env)
+			if err != nil {
+				return err
+			}
+			tid, err := parseThreadID(req.Arguments[0])
+			if err != nil {
+				return err
+			}
+			c, err := cid.Decode(req.Arguments[1])
+			if err != nil {
+				return cmds.Errorf(cmds.ErrClient, "invalid event CID %q: %s", req.Arguments[1], err)
+			}
+			rec, err := b.Threads.Event(req.Context, tid, c)
+			if err != nil {
+				return userError(err)
+			}
+			return res.Emit(bytes.NewReader(rec.Body))
+		},
+	}
+}
+
+func listenCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "Stream a thread's events as they are appended.",
+			ShortDescription: `
+Prints every event after --since (in each log), then every event appended
+or received later, until interrupted. The stream is lossless and in each
+log's order: a slow reader gets every event. To resume, pass the last seq
+seen as --since. The output is that of 'ipfs threads log'.
+`,
+		},
+		Arguments: []cmds.Argument{
+			cmds.StringArg("thread", true, false, "Thread ID."),
+		},
+		Options: []cmds.Option{
+			cmds.Uint64Option("since", "Start after this seq in each log.").WithDefault(uint64(0)),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			b, err := backend(p, env)
+			if err != nil {
+				return err
+			}
+			tid, err := parseThreadID(req.Arguments[0])
+			if err != nil {
+				return err
+			}
+			since, _ := req.Options["since"].(uint64)
+			if _, err := b.Threads.Info(tid); err != nil {
+				return userError(err)
+			}
+			err = b.Threads.Listen(req.Context, tid, since, func(r threads.Record) error {
+				return res.Emit(eventOutput(r))
+			})
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return userError(err)
+		},
+		Type:     EventOutput{},
+		Encoders: cmds.EncoderMap{cmds.Text: eventTextEncoder},
+	}
+}

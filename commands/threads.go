@@ -1,0 +1,295 @@
+package commands
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	cmds "github.com/ipfs/go-ipfs-cmds"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/kubo-threads/kubo-threads/ipel"
+	"github.com/kubo-threads/kubo-threads/threads"
+)
+
+// ThreadOutput describes a thread.
+type ThreadOutput struct {
+	ID      string
+	Variant string
+	Created time.Time
+	// Keys says which keys this node holds.
+	Keys KeysOutput
+	Logs []LogOutput
+	// Equivocations lists conflicting events seen and rejected.
+	Equivocations []EquivocationOutput `json:",omitempty"`
+}
+
+// KeysOutput says which of a thread's keys this node holds (never the keys).
+type KeysOutput struct {
+	Follow bool
+	Read   bool
+	// Log is the ID of the log this node writes, empty if none.
+	Log string
+}
+
+// LogOutput describes a log of a thread.
+type LogOutput struct {
+	ID    string
+	Head  string
+	Seq   uint64
+	Own   bool
+	Addrs []string `json:",omitempty"`
+}
+
+// EquivocationOutput names a rejected conflicting event.
+type EquivocationOutput struct {
+	Log string
+	Seq uint64
+	Cid string
+}
+
+func threadOutput(b *Backend, ti threads.ThreadInfo) ThreadOutput {
+	out := ThreadOutput{
+		ID: ti.ID.String(), Variant: ti.Variant.String(), Created: ti.Created.UTC(),
+		Keys: KeysOutput{Follow: ti.HasFollowKey, Read: ti.HasReadKey},
+		Logs: []LogOutput{},
+	}
+	if ti.OwnLog != "" {
+		out.Keys.Log = ti.OwnLog.String()
+	}
+	for _, l := range ti.Logs {
+		lo := LogOutput{ID: l.ID.String(), Seq: l.Seq, Own: l.Own}
+		if l.Head.Defined() {
+			lo.Head = l.Head.String()
+		}
+		if l.Own && b.Host != nil {
+			addrs, err := ipel.LogAddr{Peer: peer.AddrInfo{ID: b.Host.ID(), Addrs: b.Host.Addrs()}, Log: l.ID}.Multiaddrs()
+			if err == nil {
+				for _, a := range addrs {
+					lo.Addrs = append(lo.Addrs, a.String())
+				}
+			}
+		}
+		out.Logs = append(out.Logs, lo)
+	}
+	return out
+}
+
+func createCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "Create a thread.",
+			ShortDescription: `
+Creates a thread with fresh follow and read keys and a log for this node,
+and prints its ID. Variants: 'raw' (every member trusted alike) and 'acl'
+(access-controlled).
+`,
+		},
+		Options: []cmds.Option{
+			cmds.StringOption("variant", "Thread variant: raw or acl.").WithDefault("raw"),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			b, err := backend(p, env)
+			if err != nil {
+				return err
+			}
+			name, _ := req.Options["variant"].(string)
+			variant, err := ipel.ParseVariant(name)
+			if err != nil {
+				return cmds.Errorf(cmds.ErrClient, "%s", err)
+			}
+			ti, err := b.Threads.CreateThread(req.Context, variant)
+			if err != nil {
+				return err
+			}
+			return res.Emit(threadOutput(b, ti))
+		},
+		Type: ThreadOutput{},
+		Encoders: cmds.EncoderMap{
+			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *ThreadOutput) error {
+				_, err := fmt.Fprintln(w, out.ID)
+				return err
+			}),
+		},
+	}
+}
+
+// ThreadList lists threads.
+type ThreadList struct {
+	Threads []ThreadSummary
+}
+
+// ThreadSummary is a line of `ipfs threads ls`.
+type ThreadSummary struct {
+	ID      string
+	Variant string
+	Logs    int
+	Events  uint64
+}
+
+func lsCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "List the threads this node holds.",
+			ShortDescription: `
+Lists every thread this node holds: its ID, variant, number of logs and
+number of events.
+`,
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			b, err := backend(p, env)
+			if err != nil {
+				return err
+			}
+			ths, err := b.Threads.Threads()
+			if err != nil {
+				return err
+			}
+			out := ThreadList{Threads: []ThreadSummary{}}
+			for _, ti := range ths {
+				sum := ThreadSummary{ID: ti.ID.String(), Variant: ti.Variant.String(), Logs: len(ti.Logs)}
+				for _, l := range ti.Logs {
+					sum.Events += l.Seq
+				}
+				out.Threads = append(out.Threads, sum)
+			}
+			return res.Emit(&out)
+		},
+		Type: ThreadList{},
+		Encoders: cmds.EncoderMap{
+			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *ThreadList) error {
+				for _, t := range out.Threads {
+					if _, err := fmt.Fprintf(w, "%s\t%s\t%d logs\t%d events\n", t.ID, t.Variant, t.Logs, t.Events); err != nil {
+						return err
+					}
+				}
+				return nil
+			}),
+		},
+	}
+}
+
+func infoCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "Show a thread: logs, heads, seqs, addresses and keys held.",
+			ShortDescription: `
+Shows a thread's variant, the keys this node holds (follow, read, and the
+log it writes), every log with its head and seq, the addresses where this
+node serves its own log (/p2p/<peer>/ipel/<log>), and any equivocation
+(two events signed at the same log position) seen and rejected.
+`,
+		},
+		Arguments: []cmds.Argument{
+			cmds.StringArg("thread", true, false, "Thread ID."),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			b, err := backend(p, env)
+			if err != nil {
+				return err
+			}
+			tid, err := parseThreadID(req.Arguments[0])
+			if err != nil {
+				return err
+			}
+			ti, err := b.Threads.Info(tid)
+			if err != nil {
+				return userError(err)
+			}
+			out := threadOutput(b, ti)
+			eqs, err := b.Threads.Equivocations(req.Context, tid)
+			if err != nil {
+				return userError(err)
+			}
+			for _, e := range eqs {
+				out.Equivocations = append(out.Equivocations, EquivocationOutput{Log: e.Log.String(), Seq: e.Seq, Cid: e.Cid.String()})
+			}
+			return res.Emit(&out)
+		},
+		Type: ThreadOutput{},
+		Encoders: cmds.EncoderMap{
+			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *ThreadOutput) error {
+				var sb strings.Builder
+				fmt.Fprintf(&sb, "Thread:   %s\nVariant:  %s\nCreated:  %s\n", out.ID, out.Variant, out.Created.Format(time.RFC3339))
+				var keys []string
+				if out.Keys.Follow {
+					keys = append(keys, "follow")
+				}
+				if out.Keys.Read {
+					keys = append(keys, "read")
+				}
+				if out.Keys.Log != "" {
+					keys = append(keys, "log "+out.Keys.Log)
+				}
+				fmt.Fprintf(&sb, "Keys:     %s\nLogs:\n", strings.Join(keys, ", "))
+				for _, l := range out.Logs {
+					own := ""
+					if l.Own {
+						own = " (own)"
+					}
+					head := l.Head
+					if head == "" {
+						head = "none"
+					}
+					fmt.Fprintf(&sb, "  %s%s\n    seq:  %d\n    head: %s\n", l.ID, own, l.Seq, head)
+					for _, a := range l.Addrs {
+						fmt.Fprintf(&sb, "    addr: %s\n", a)
+					}
+				}
+				if len(out.Equivocations) == 0 {
+					sb.WriteString("Equivocations: none\n")
+				} else {
+					sb.WriteString("Equivocations:\n")
+					for _, e := range out.Equivocations {
+						fmt.Fprintf(&sb, "  log %s seq %d: rejected %s\n", e.Log, e.Seq, e.Cid)
+					}
+				}
+				_, err := io.WriteString(w, sb.String())
+				return err
+			}),
+		},
+	}
+}
+
+// RemoveOutput confirms a removal.
+type RemoveOutput struct {
+	Removed string
+}
+
+func rmCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "Remove a thread from this node.",
+			ShortDescription: `
+Forgets a thread: its keys, logs and index, and releases the pins on its
+logs. Its blocks are deleted by the next 'ipfs repo gc'. Other members keep
+their copies.
+`,
+		},
+		Arguments: []cmds.Argument{
+			cmds.StringArg("thread", true, false, "Thread ID."),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			b, err := backend(p, env)
+			if err != nil {
+				return err
+			}
+			tid, err := parseThreadID(req.Arguments[0])
+			if err != nil {
+				return err
+			}
+			if err := b.Threads.RemoveThread(req.Context, tid); err != nil {
+				return userError(err)
+			}
+			return res.Emit(&RemoveOutput{Removed: tid.String()})
+		},
+		Type: RemoveOutput{},
+		Encoders: cmds.EncoderMap{
+			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *RemoveOutput) error {
+				_, err := fmt.Fprintf(w, "removed %s\n", out.Removed)
+				return err
+			}),
+		},
+	}
+}

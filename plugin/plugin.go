@@ -1,0 +1,117 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/namespace"
+	kubocli "github.com/ipfs/kubo/cmd/ipfs/kubo"
+	"github.com/ipfs/kubo/core"
+	corecmds "github.com/ipfs/kubo/core/commands"
+	kuboplugin "github.com/ipfs/kubo/plugin"
+	"github.com/ipld/go-ipld-prime/multicodec"
+
+	"github.com/kubo-threads/kubo-threads/codec"
+	"github.com/kubo-threads/kubo-threads/commands"
+	"github.com/kubo-threads/kubo-threads/threads"
+)
+
+// Version is the plugin's version.
+const Version = "0.1.0"
+
+// datastoreNamespace is where the plugin keeps its state in the repo
+// datastore.
+const datastoreNamespace = "/threads"
+
+// Plugins is the list Kubo's loader reads (preload.list names it). The codec
+// is a plugin of its own so that it stays registered, and `ipfs repo gc`
+// keeps reading thread blocks, even when the threads plugin is disabled.
+var Plugins = []kuboplugin.Plugin{
+	&codecPlugin{},
+	daemon,
+}
+
+var daemon = &threadsPlugin{}
+
+func init() {
+	root := commands.Root(daemon.backend)
+	corecmds.Root.Subcommands[commands.PluginName] = root
+	kubocli.Root.Subcommands[commands.PluginName] = root
+}
+
+// codecPlugin registers the event block codec.
+type codecPlugin struct{}
+
+var _ kuboplugin.PluginIPLD = (*codecPlugin)(nil)
+
+func (*codecPlugin) Name() string                       { return commands.PluginName + "-codec" }
+func (*codecPlugin) Version() string                    { return Version }
+func (*codecPlugin) Init(*kuboplugin.Environment) error { return nil }
+func (*codecPlugin) Register(reg multicodec.Registry) error {
+	codec.RegisterIPLD(reg)
+	return nil
+}
+
+// threadsPlugin runs the engine inside the daemon.
+type threadsPlugin struct {
+	mu      sync.Mutex
+	cfg     Config
+	running *commands.Backend
+}
+
+var _ kuboplugin.PluginDaemonInternal = (*threadsPlugin)(nil)
+
+func (*threadsPlugin) Name() string    { return commands.PluginName }
+func (*threadsPlugin) Version() string { return Version }
+
+// Init reads the config. It runs in every ipfs process, so it does nothing
+// else.
+func (p *threadsPlugin) Init(env *kuboplugin.Environment) error {
+	cfg, err := parseConfig(env.Config)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.cfg = cfg
+	p.mu.Unlock()
+	return nil
+}
+
+// Start opens the engine on the node's stores.
+func (p *threadsPlugin) Start(node *core.IpfsNode) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	store := namespace.Wrap(node.Repo.Datastore(), ds.NewKey(datastoreNamespace))
+	svc, err := threads.New(context.Background(), threads.Deps{
+		Datastore:  store,
+		Blockstore: node.Blockstore,
+		Pinner:     node.Pinning,
+		GCLocker:   node.GCLocker,
+	}, p.cfg.engine())
+	if err != nil {
+		return fmt.Errorf("start threads: %w", err)
+	}
+	p.running = &commands.Backend{Threads: svc, Host: node.PeerHost}
+	return nil
+}
+
+// Close stops the engine.
+func (p *threadsPlugin) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.running == nil {
+		return nil
+	}
+	err := p.running.Threads.Close()
+	p.running = nil
+	return err
+}
+
+// backend is the commands' Provider.
+func (p *threadsPlugin) backend() *commands.Backend {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.running
+}

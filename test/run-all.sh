@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs every test: formatting, vet, unit tests, the build, integration tests
+# against real daemons, and the sharness CLI tests. Installs what it needs
+# (Debian packages) when it is missing and it can.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+need=()
+[ -f /usr/share/sharness/sharness.sh ] || need+=(sharness)
+command -v jq >/dev/null || need+=(jq)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+	if [ "$(id -u)" = 0 ]; then
+		echo "== installing ${need[*]}"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+	else
+		echo "missing ${need[*]}: install them (apt-get install ${need[*]})" >&2
+		exit 1
+	fi
+fi
+
+echo "== gofmt"
+bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './_build/*'))
+if [ -n "$bad" ]; then
+	echo "gofmt needed on: $bad" >&2
+	exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+go vet -tags integration ./test/...
+
+echo "== unit tests"
+go test -count=1 ./...
+
+echo "== build"
+./build.sh
+
+echo "== integration tests (real daemons)"
+IPFS_THREADS_BIN="$root/bin/ipfs" go test -count=1 -tags integration -timeout 20m ./test/integration/...
+
+echo "== sharness"
+./test/sharness/run.sh
