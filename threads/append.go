@@ -135,13 +135,20 @@ func (s *Service) commitBatch(ctx context.Context, th *thread, batch []*appendRe
 }
 
 // storeEvents writes verified, contiguous events of a log: blocks first,
-// then the index entries and the new head in one batch, then moves the pin
-// and wakes listeners.
+// then the index entries and the new head in one synced batch; then it wakes
+// listeners. The log's pin follows within pinInterval (see pinKeeper); the
+// record written here names the pin as it was, and a start after a crash
+// moves a lagging pin.
 func (s *Service) storeEvents(ctx context.Context, th *thread, st *logState, events []*codec.Event, blks []blocks.Block) error {
-	if s.deps.GCLocker != nil {
-		unlock := s.deps.GCLocker.PinLock(ctx)
-		defer unlock.Unlock(ctx)
-	}
+	s.pins.begin(ctx)
+	moved := false
+	defer func() {
+		if moved {
+			s.pins.end(th, st)
+		} else {
+			s.pins.end(nil, nil)
+		}
+	}()
 	if err := s.deps.Blockstore.PutMany(ctx, blks); err != nil {
 		return fmt.Errorf("store blocks: %w", err)
 	}
@@ -167,6 +174,7 @@ func (s *Service) storeEvents(ctx context.Context, th *thread, st *logState, eve
 	if err := s.commit(ctx, b); err != nil {
 		return fmt.Errorf("store events: %w", err)
 	}
+	moved = true
 	th.mu.Lock()
 	st.head, st.seq = next.head, next.seq
 	if !th.removed {
@@ -174,10 +182,5 @@ func (s *Service) storeEvents(ctx context.Context, th *thread, st *logState, eve
 		th.changed = make(chan struct{})
 	}
 	th.mu.Unlock()
-	// The pin follows the head. The record written above names the previous
-	// pin; the next commit, or the next start, records this one.
-	if err := s.repin(ctx, th, st, next.head); err != nil {
-		log.Warnf("thread %s: log %s: pin head %s: %s", th.id, st.id, next.head, err)
-	}
 	return nil
 }

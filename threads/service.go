@@ -86,6 +86,7 @@ type Service struct {
 	cfg   Config
 	deps  Deps
 	clock *hybridClock
+	pins  *pinKeeper
 
 	mu      sync.RWMutex
 	threads map[ipel.ThreadID]*thread
@@ -103,7 +104,8 @@ type thread struct {
 	logs    map[ipel.LogID]*logState
 	own     *logState     // the log this node writes, or nil
 	changed chan struct{} // closed and replaced whenever a head moves
-	removed bool
+	removed bool          // removed or closed: no more appends or listeners
+	deleted bool          // removed: its pins are released, not moved
 
 	// group commit: appenders queue requests; one of them at a time commits
 	// every queued request and signals idle when it is done.
@@ -146,6 +148,7 @@ func New(ctx context.Context, deps Deps, cfg Config) (*Service, error) {
 		cfg.InlineBodySize = def.InlineBodySize
 	}
 	s := &Service{cfg: cfg, deps: deps, clock: newHybridClock(deps.Now), threads: map[ipel.ThreadID]*thread{}}
+	s.pins = newPinKeeper(s, deps.GCLocker)
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}
@@ -227,8 +230,8 @@ func (s *Service) openThread(ctx context.Context, rec *threadRecord) (*thread, e
 // ErrClosed; listeners return.
 func (s *Service) Close() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return nil
 	}
 	s.closed = true
@@ -241,8 +244,12 @@ func (s *Service) Close() error {
 		close(th.changed)
 		th.mu.Unlock()
 	}
+	s.mu.Unlock()
+	// Pins catch up with the heads, and GC is let in again.
+	s.pins.flush(context.Background())
 	return nil
 }
+
 
 func (s *Service) thread(tid ipel.ThreadID) (*thread, error) {
 	s.mu.RLock()
@@ -404,17 +411,15 @@ func (s *Service) RemoveThread(ctx context.Context, tid ipel.ThreadID) error {
 	for th.committing {
 		th.idle.Wait()
 	}
-	th.removed = true
+	th.removed, th.deleted = true, true
 	close(th.changed)
-	logs := make([]*logState, 0, len(th.logs))
-	for _, st := range th.logs {
-		logs = append(logs, st)
-	}
 	th.mu.Unlock()
 
 	s.mu.Lock()
 	delete(s.threads, tid)
 	s.mu.Unlock()
+	// Let a pin move in flight finish, so the pins read below are the last.
+	s.pins.flush(ctx)
 
 	// The thread record goes first: a crash after it leaves only unreachable
 	// keys, never a thread without its logs.
@@ -424,6 +429,12 @@ func (s *Service) RemoveThread(ctx context.Context, tid ipel.ThreadID) error {
 	if err := s.deps.Datastore.Sync(ctx, ds.NewKey("/")); err != nil {
 		return fmt.Errorf("remove thread %s: %w", tid, err)
 	}
+	th.mu.Lock()
+	logs := make([]logState, 0, len(th.logs))
+	for _, st := range th.logs {
+		logs = append(logs, *st)
+	}
+	th.mu.Unlock()
 	for _, st := range logs {
 		if st.pinned.Defined() {
 			if err := s.deps.Pinner.Unpin(ctx, st.pinned, true); err != nil && !errors.Is(err, pin.ErrNotPinned) {

@@ -444,6 +444,7 @@ func TestPinsCoverTheWholeLog(t *testing.T) {
 		}
 		want = append(want, ref.Cid)
 	}
+	s.pins.flush(ctx) // pins follow heads within pinInterval
 	ti, _ := s.Info(tid)
 	head := ti.Logs[0].Head
 	if _, pinned, err := r.pinner.IsPinnedWithType(ctx, head, pin.Recursive); err != nil || !pinned {
@@ -548,3 +549,31 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 }
 
 func dsqPrefix(p string) dsq.Query { return dsq.Query{Prefix: p, KeysOnly: true} }
+
+func TestGCWaitsUntilPinsCoverHeads(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r := newRig(t)
+	locker := bstore.NewGCLocker()
+	s, err := New(ctx, Deps{Datastore: r.store, Blockstore: r.blocks, Pinner: r.pinner, GCLocker: locker}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tid := mustCreate(t, s)
+	for round := 0; round < 5; round++ {
+		var last EventRef
+		for i := 0; i < 20; i++ {
+			if last, err = s.Append(ctx, tid, []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A collector that gets the lock now must find the head pinned.
+		unlock := locker.GCLock(ctx)
+		_, pinned, err := r.pinner.IsPinnedWithType(ctx, last.Cid, pin.Recursive)
+		unlock.Unlock(ctx)
+		if err != nil || !pinned {
+			t.Fatalf("round %d: GC got the lock while head %s was unpinned (%v)", round, last.Cid, err)
+		}
+	}
+}
