@@ -250,7 +250,6 @@ func (s *Service) Close() error {
 	return nil
 }
 
-
 func (s *Service) thread(tid ipel.ThreadID) (*thread, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
