@@ -132,6 +132,15 @@ func (s *Service) commitBatch(ctx context.Context, th *thread, batch []*appendRe
 	for i, r := range batch {
 		r.done <- appendResult{ref: EventRef{Thread: th.id, Log: own.id, Seq: events[i].Seq, Cid: events[i].Cid()}}
 	}
+	if s.net != nil {
+		var bodies []blocks.Block
+		for _, r := range batch {
+			if r.content.BodyBlock != nil {
+				bodies = append(bodies, r.content.BodyBlock)
+			}
+		}
+		s.net.announceEvents(th, events, bodies)
+	}
 }
 
 // storeEvents writes verified, contiguous events of a log: blocks first,

@@ -13,8 +13,11 @@ import (
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
+	"github.com/ipfs/go-datastore/namespace"
 	logging "github.com/ipfs/go-log/v2"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 
 	"github.com/kubo-threads/kubo-threads/codec"
 	"github.com/kubo-threads/kubo-threads/ipel"
@@ -59,11 +62,20 @@ type Config struct {
 	// InlineBodySize is the largest sealed body kept inside the event block;
 	// larger bodies are stored as a block of their own.
 	InlineBodySize int
+	// AntiEntropyInterval is how often every thread is synced with every
+	// peer the address book knows for it.
+	AntiEntropyInterval time.Duration
+	// AddrTTL is how long an announced log address stays valid.
+	AddrTTL time.Duration
+	// AcceptFollowInvites makes this node follow (replicate and serve,
+	// without reading) any thread whose follow invite is delivered to it.
+	AcceptFollowInvites bool
 }
 
-// DefaultConfig returns the defaults: 1 MiB bodies, inline up to 32 KiB.
+// DefaultConfig returns the defaults: 1 MiB bodies, inline up to 32 KiB,
+// anti-entropy every 30 s, addresses valid for 24 h.
 func DefaultConfig() Config {
-	return Config{MaxBodySize: 1 << 20, InlineBodySize: 32 << 10}
+	return Config{MaxBodySize: 1 << 20, InlineBodySize: 32 << 10, AntiEntropyInterval: 30 * time.Second, AddrTTL: 24 * time.Hour}
 }
 
 // Deps are the effects the engine works through.
@@ -79,6 +91,12 @@ type Deps struct {
 	GCLocker bstore.GCLocker
 	// Now reads the wall clock; time.Now when nil.
 	Now func() time.Time
+	// Host, when set, connects the engine to other nodes.
+	Host host.Host
+	// PubSub, when set (with Host), carries new events on each thread's topic.
+	PubSub *pubsub.PubSub
+	// Identity is the node's libp2p private key, which opens invites.
+	Identity crypto.PrivKey
 }
 
 // Service is the engine of one node.
@@ -87,6 +105,7 @@ type Service struct {
 	deps  Deps
 	clock *hybridClock
 	pins  *pinKeeper
+	net   *network // nil without a host
 
 	mu      sync.RWMutex
 	threads map[ipel.ThreadID]*thread
@@ -147,10 +166,25 @@ func New(ctx context.Context, deps Deps, cfg Config) (*Service, error) {
 	if cfg.InlineBodySize <= 0 {
 		cfg.InlineBodySize = def.InlineBodySize
 	}
+	if cfg.AntiEntropyInterval <= 0 {
+		cfg.AntiEntropyInterval = def.AntiEntropyInterval
+	}
+	if cfg.AddrTTL <= 0 {
+		cfg.AddrTTL = def.AddrTTL
+	}
 	s := &Service{cfg: cfg, deps: deps, clock: newHybridClock(deps.Now), threads: map[ipel.ThreadID]*thread{}}
 	s.pins = newPinKeeper(s, deps.GCLocker)
 	if err := s.load(ctx); err != nil {
 		return nil, err
+	}
+	if deps.Host != nil {
+		book, err := ipel.NewAddrBook(ctx, namespace.Wrap(deps.Datastore, ds.NewKey("/ab")), deps.Now)
+		if err != nil {
+			return nil, err
+		}
+		s.net = newNetwork(s, deps.Host, deps.PubSub, book)
+		ths, _ := s.allThreads()
+		s.net.start(ths)
 	}
 	return s, nil
 }
@@ -235,6 +269,11 @@ func (s *Service) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.mu.Unlock()
+	if s.net != nil {
+		s.net.close()
+	}
+	s.mu.Lock()
 	for _, th := range s.threads {
 		th.mu.Lock()
 		for th.committing {
@@ -332,6 +371,9 @@ func (s *Service) CreateThread(ctx context.Context, variant ipel.Variant) (Threa
 		return ThreadInfo{}, ErrClosed
 	}
 	s.threads[tid] = th
+	if s.net != nil {
+		s.net.subscribe(th)
+	}
 	return th.info(), nil
 }
 
@@ -419,6 +461,12 @@ func (s *Service) RemoveThread(ctx context.Context, tid ipel.ThreadID) error {
 	s.mu.Unlock()
 	// Let a pin move in flight finish, so the pins read below are the last.
 	s.pins.flush(ctx)
+	if s.net != nil {
+		s.net.unsubscribe(tid)
+		if err := s.net.book.RemoveThread(ctx, tid); err != nil {
+			return fmt.Errorf("remove thread %s: %w", tid, err)
+		}
+	}
 
 	// The thread record goes first: a crash after it leaves only unreachable
 	// keys, never a thread without its logs.

@@ -10,6 +10,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/kubo-threads/kubo-threads/codec"
 	"github.com/kubo-threads/kubo-threads/ipel"
@@ -48,10 +49,23 @@ func evidenceKey(tid ipel.ThreadID, log ipel.LogID, seq uint64, c cid.Cid) ds.Ke
 	return ds.KeyWithNamespaces([]string{"eq", tid.String(), log.String(), seqString(seq), c.String()})
 }
 
+func inviteKey(tid ipel.ThreadID, from peer.ID) ds.Key {
+	return ds.KeyWithNamespaces([]string{"inv", tid.String(), from.String()})
+}
+
+// queryAll returns every entry under prefix.
+func queryAll(ctx context.Context, store ds.Datastore, prefix string) ([]dsq.Entry, error) {
+	res, err := store.Query(ctx, dsq.Query{Prefix: prefix})
+	if err != nil {
+		return nil, err
+	}
+	return res.Rest()
+}
+
 // threadPrefixes are every key prefix that holds a thread's state.
 func threadPrefixes(tid ipel.ThreadID) []string {
 	t := tid.String()
-	return []string{"/lg/" + t + "/", "/ev/" + t + "/", "/eq/" + t + "/"}
+	return []string{"/lg/" + t + "/", "/ev/" + t + "/", "/eq/" + t + "/", "/inv/" + t + "/"}
 }
 
 func seqString(seq uint64) string {

@@ -1,0 +1,310 @@
+package threads
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/kubo-threads/kubo-threads/codec"
+	"github.com/kubo-threads/kubo-threads/ipel"
+)
+
+// maxInvites bounds the invites kept as received, so that strangers cannot
+// fill the store.
+const maxInvites = 256
+
+// ErrAlreadyMember is returned when joining a thread this node holds.
+var ErrAlreadyMember = errors.New("this node already holds the thread")
+
+// InviteResult is a created invite.
+type InviteResult struct {
+	Invite    string // the sealed invite, to pass on out of band
+	Delivered bool   // whether the invitee's node received it directly
+}
+
+// Invite creates an invite for a peer to a thread with a role, sealed to the
+// peer's public key, and delivers it to the peer when it is reachable.
+func (s *Service) Invite(ctx context.Context, tid ipel.ThreadID, to peer.ID, role codec.Role) (InviteResult, error) {
+	th, err := s.thread(tid)
+	if err != nil {
+		return InviteResult{}, err
+	}
+	pk, err := to.ExtractPublicKey()
+	if err != nil {
+		return InviteResult{}, fmt.Errorf("invite %s: the peer ID does not embed its public key: %w", to, err)
+	}
+	if role != codec.RoleFollow && th.read == nil {
+		return InviteResult{}, fmt.Errorf("invite %s as %s: %w", to, role, ErrNoReadKey)
+	}
+	inv := &codec.Invite{Thread: tid.Bytes(), Role: role, Follow: th.follow.Bytes(), Created: s.deps.Now().Unix(), Invitee: []byte(to)}
+	if role != codec.RoleFollow {
+		inv.Read = th.read.Bytes()
+	}
+	if s.net != nil {
+		inv.Inviter = []byte(s.net.self())
+		for _, la := range s.net.ownAnnouncement(th) {
+			for _, a := range la.Addrs {
+				logPart, err := ipel.LogMultiaddr(ipel.LogID(la.Log))
+				if err != nil {
+					continue
+				}
+				addr, err := ma.NewMultiaddrBytes(a)
+				if err != nil {
+					continue
+				}
+				inv.Addrs = append(inv.Addrs, addr.Encapsulate(logPart).Bytes())
+			}
+		}
+	}
+	text, err := codec.SealInvite(inv, pk)
+	if err != nil {
+		return InviteResult{}, fmt.Errorf("invite %s: %w", to, err)
+	}
+	res := InviteResult{Invite: text}
+	if s.net != nil {
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if _, err := s.net.request(dctx, to, &codec.Message{Type: codec.MsgInvite, Invite: text}); err == nil {
+			res.Delivered = true
+		} else {
+			log.Debugf("deliver invite to %s: %s", to, err)
+		}
+	}
+	return res, nil
+}
+
+// ReceivedInvite is an invite delivered to this node.
+type ReceivedInvite struct {
+	Invite   string
+	Thread   ipel.ThreadID
+	Role     codec.Role
+	From     peer.ID
+	Received time.Time
+}
+
+type storedInvite struct {
+	Invite   string `cbor:"i"`
+	From     []byte `cbor:"f"`
+	Received int64  `cbor:"r"`
+}
+
+func (n *network) receiveInvite(ctx context.Context, from peer.ID, m *codec.Message) (*codec.Message, error) {
+	inv, err := codec.OpenInvite(m.Invite, n.s.deps.Identity)
+	if err != nil {
+		n.stats.reject("bad invite")
+		return nil, err
+	}
+	if string(inv.Inviter) != string(from) {
+		n.stats.reject("bad invite")
+		return nil, fmt.Errorf("%w: delivered by %s, made by another peer", codec.ErrBadInvite, from)
+	}
+	tid, err := ipel.ThreadIDFromBytes(inv.Thread)
+	if err != nil {
+		return nil, err
+	}
+	existing, err := n.s.Invites(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(existing) >= maxInvites {
+		return nil, errors.New("too many pending invites")
+	}
+	k := inviteKey(tid, from)
+	if err := putCBOR(ctx, n.s.deps.Datastore, k, &storedInvite{Invite: m.Invite, From: []byte(from), Received: n.s.deps.Now().UnixNano()}); err != nil {
+		return nil, err
+	}
+	if inv.Role == codec.RoleFollow && n.s.cfg.AcceptFollowInvites {
+		n.spawn(func() {
+			if _, err := n.s.Join(n.ctx, m.Invite); err != nil && !errors.Is(err, ErrAlreadyMember) {
+				log.Warnf("follow thread %s for %s: %s", tid, from, err)
+			}
+		})
+	}
+	return &codec.Message{Type: codec.MsgOK}, nil
+}
+
+// Invites lists the invites delivered to this node and not yet joined.
+func (s *Service) Invites(ctx context.Context) ([]ReceivedInvite, error) {
+	entries, err := queryAll(ctx, s.deps.Datastore, "/inv/")
+	if err != nil {
+		return nil, fmt.Errorf("list invites: %w", err)
+	}
+	out := make([]ReceivedInvite, 0, len(entries))
+	for _, e := range entries {
+		var si storedInvite
+		if err := codec.Unmarshal(e.Value, &si); err != nil {
+			continue
+		}
+		inv, err := codec.OpenInvite(si.Invite, s.deps.Identity)
+		if err != nil {
+			continue
+		}
+		tid, err := ipel.ThreadIDFromBytes(inv.Thread)
+		if err != nil {
+			continue
+		}
+		if _, err := s.thread(tid); err == nil {
+			continue // joined since
+		}
+		out = append(out, ReceivedInvite{Invite: si.Invite, Thread: tid, Role: inv.Role, From: peer.ID(si.From), Received: time.Unix(0, si.Received)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Received.Before(out[j].Received) })
+	return out, nil
+}
+
+// Join accepts an invite: it records the thread's keys, creates this node's
+// log when the role is write, learns where the logs are, announces itself
+// to the members it can reach, and starts pulling the history.
+func (s *Service) Join(ctx context.Context, text string) (ThreadInfo, error) {
+	if s.deps.Identity == nil {
+		return ThreadInfo{}, errors.New("join: this node has no identity key to open invites")
+	}
+	inv, err := codec.OpenInvite(text, s.deps.Identity)
+	if err != nil {
+		return ThreadInfo{}, err
+	}
+	tid, err := ipel.ThreadIDFromBytes(inv.Thread)
+	if err != nil {
+		return ThreadInfo{}, fmt.Errorf("%w: %v", codec.ErrBadInvite, err)
+	}
+	if _, err := s.thread(tid); err == nil {
+		return ThreadInfo{}, fmt.Errorf("join %s: %w", tid, ErrAlreadyMember)
+	}
+	follow, err := codec.KeyFromBytes(inv.Follow)
+	if err != nil {
+		return ThreadInfo{}, fmt.Errorf("%w: %v", codec.ErrBadInvite, err)
+	}
+	now := s.deps.Now()
+	rec := &threadRecord{ID: tid.Bytes(), Created: now.UnixNano(), Follow: inv.Follow}
+	th := newThread(tid, now)
+	th.follow = follow
+	if inv.Role != codec.RoleFollow {
+		if th.read, err = codec.KeyFromBytes(inv.Read); err != nil {
+			return ThreadInfo{}, fmt.Errorf("%w: %v", codec.ErrBadInvite, err)
+		}
+		rec.Read = inv.Read
+	}
+	b, err := s.deps.Datastore.Batch(ctx)
+	if err != nil {
+		return ThreadInfo{}, err
+	}
+	if err := putCBOR(ctx, b, threadKey(tid), rec); err != nil {
+		return ThreadInfo{}, err
+	}
+	if inv.Role == codec.RoleWrite {
+		sk, logID, err := ipel.NewLogIdentity()
+		if err != nil {
+			return ThreadInfo{}, err
+		}
+		th.own = &logState{id: logID, sk: sk}
+		th.logs[logID] = th.own
+		lr, err := th.own.record()
+		if err != nil {
+			return ThreadInfo{}, err
+		}
+		if err := putCBOR(ctx, b, logKey(tid, logID), lr); err != nil {
+			return ThreadInfo{}, err
+		}
+	}
+	var inviters []peer.ID
+	for _, raw := range inv.Addrs {
+		addr, err := ma.NewMultiaddrBytes(raw)
+		if err != nil {
+			continue
+		}
+		info, logID, err := ipel.SplitLogAddr(addr)
+		if err != nil {
+			continue
+		}
+		if _, ok := th.logs[logID]; !ok {
+			st := &logState{id: logID}
+			th.logs[logID] = st
+			lr, _ := st.record()
+			if err := putCBOR(ctx, b, logKey(tid, logID), lr); err != nil {
+				return ThreadInfo{}, err
+			}
+		}
+		if s.net != nil && info.ID != s.net.self() {
+			_ = s.net.book.Add(ctx, tid, logID, info, s.cfg.AddrTTL)
+			s.net.host.Peerstore().AddAddrs(info.ID, info.Addrs, s.cfg.AddrTTL)
+			inviters = append(inviters, info.ID)
+		}
+	}
+	if err := s.commit(ctx, b); err != nil {
+		return ThreadInfo{}, fmt.Errorf("join %s: %w", tid, err)
+	}
+	_ = s.deps.Datastore.Delete(ctx, inviteKey(tid, peer.ID(inv.Inviter)))
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ThreadInfo{}, ErrClosed
+	}
+	s.threads[tid] = th
+	s.mu.Unlock()
+	if s.net != nil {
+		s.net.subscribe(th)
+		seen := map[peer.ID]bool{}
+		for _, p := range inviters {
+			if !seen[p] {
+				seen[p] = true
+				s.net.syncSoon(th, p)
+			}
+		}
+	}
+	return th.info(), nil
+}
+
+// AddFollower hands the peer at addr the thread's follow key (a follow
+// invite, delivered directly) and starts pushing the thread's events to it.
+// The peer replicates and serves the logs and reads nothing.
+func (s *Service) AddFollower(ctx context.Context, tid ipel.ThreadID, addr ma.Multiaddr) (InviteResult, error) {
+	if s.net == nil {
+		return InviteResult{}, errNoNetwork
+	}
+	th, err := s.thread(tid)
+	if err != nil {
+		return InviteResult{}, err
+	}
+	info, err := peer.AddrInfoFromP2pAddr(addr)
+	if err != nil {
+		return InviteResult{}, fmt.Errorf("follower address %s: %w (want /.../p2p/<peer-id>)", addr, err)
+	}
+	if info.ID == s.net.self() {
+		return InviteResult{}, errors.New("a node cannot follow its own thread")
+	}
+	if len(info.Addrs) > 0 {
+		s.net.host.Peerstore().AddAddrs(info.ID, info.Addrs, s.cfg.AddrTTL)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := s.net.host.Connect(cctx, *info); err != nil {
+		return InviteResult{}, fmt.Errorf("connect to follower %s: %w", info.ID, err)
+	}
+	res, err := s.Invite(ctx, tid, info.ID, codec.RoleFollow)
+	if err != nil {
+		return res, err
+	}
+	for _, l := range th.info().Logs {
+		if err := s.net.book.Add(ctx, tid, l.ID, *info, s.cfg.AddrTTL); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// Addrs lists the thread's address book: which peers serve which logs,
+// until when.
+func (s *Service) Addrs(ctx context.Context, tid ipel.ThreadID) ([]ipel.AddrEntry, error) {
+	if _, err := s.thread(tid); err != nil {
+		return nil, err
+	}
+	if s.net == nil {
+		return nil, nil
+	}
+	return s.net.book.Entries(ctx, tid), nil
+}

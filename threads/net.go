@@ -1,0 +1,457 @@
+package threads
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	p2pnet "github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/kubo-threads/kubo-threads/codec"
+	"github.com/kubo-threads/kubo-threads/ipel"
+)
+
+// ProtocolID is the libp2p protocol of thread sync: one request and one
+// response per stream.
+const ProtocolID = protocol.ID("/kubo-threads/sync/1.0.0")
+
+const (
+	// streamTimeout bounds one request/response exchange.
+	streamTimeout = 30 * time.Second
+	// pullBatch is how many events a pull asks for at once.
+	pullBatch = 1024
+	// maxBatchBytes bounds the events of one response or push.
+	maxBatchBytes = 4 << 20
+)
+
+// network is the engine's side of libp2p: the sync protocol, pushes,
+// pubsub, pulls and anti-entropy. It exists only when the service has a host.
+type network struct {
+	s    *Service
+	host host.Host
+	ps   *pubsub.PubSub
+	book *ipel.AddrBook
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	outboxes map[peer.ID]*outbox
+	topics   map[ipel.ThreadID]*topicSub
+	backoff  map[peer.ID]backoffState
+	syncing  map[syncKey]bool
+
+	stats netStats
+
+	// dropPush, when set (tests), decides to drop an outgoing push or
+	// publication, simulating a lossy network.
+	dropPush func() bool
+}
+
+type syncKey struct {
+	thread ipel.ThreadID
+	peer   peer.ID
+}
+
+type backoffState struct {
+	failures int
+	until    time.Time
+}
+
+// netStats counts what the network did; Rejected is by reason.
+type netStats struct {
+	mu       sync.Mutex
+	rejected map[string]uint64
+	received atomic.Uint64
+	pushed   atomic.Uint64
+	pulled   atomic.Uint64
+}
+
+func (st *netStats) reject(reason string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.rejected == nil {
+		st.rejected = map[string]uint64{}
+	}
+	st.rejected[reason]++
+}
+
+// NetStats is a snapshot of the network counters.
+type NetStats struct {
+	Received uint64            // events stored from the network
+	Pushed   uint64            // events pushed to peers
+	Pulled   uint64            // events pulled from peers
+	Rejected map[string]uint64 // messages and events refused, by reason
+}
+
+// NetStats returns the network counters; zero without a network.
+func (s *Service) NetStats() NetStats {
+	if s.net == nil {
+		return NetStats{Rejected: map[string]uint64{}}
+	}
+	st := &s.net.stats
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := NetStats{Received: st.received.Load(), Pushed: st.pushed.Load(), Pulled: st.pulled.Load(), Rejected: map[string]uint64{}}
+	for k, v := range st.rejected {
+		out.Rejected[k] = v
+	}
+	return out
+}
+
+func newNetwork(s *Service, h host.Host, ps *pubsub.PubSub, book *ipel.AddrBook) *network {
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &network{
+		s: s, host: h, ps: ps, book: book, ctx: ctx, cancel: cancel,
+		outboxes: map[peer.ID]*outbox{}, topics: map[ipel.ThreadID]*topicSub{},
+		backoff: map[peer.ID]backoffState{}, syncing: map[syncKey]bool{},
+	}
+	h.SetStreamHandler(ProtocolID, n.handleStream)
+	return n
+}
+
+// start begins the background work: anti-entropy, and a subscription per
+// thread.
+func (n *network) start(threads []*thread) {
+	for _, th := range threads {
+		n.subscribe(th)
+	}
+	n.wg.Add(1)
+	go n.antiEntropy()
+}
+
+// close stops everything the network started and waits for it.
+func (n *network) close() {
+	n.host.RemoveStreamHandler(ProtocolID)
+	n.cancel()
+	n.mu.Lock()
+	for tid, t := range n.topics {
+		t.close()
+		delete(n.topics, tid)
+	}
+	n.mu.Unlock()
+	n.wg.Wait()
+}
+
+// go runs f in the background, tracked for close.
+func (n *network) spawn(f func()) bool {
+	if n.ctx.Err() != nil {
+		return false
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+	return true
+}
+
+func (n *network) self() peer.ID { return n.host.ID() }
+
+// auth proves to peer `to` that this node holds the thread's follow key.
+func (n *network) auth(th *thread, to peer.ID) []byte {
+	return codec.ThreadAuth(th.follow, th.id.Bytes(), []byte(n.self()), []byte(to))
+}
+
+// request sends one message to a peer and reads the answer.
+func (n *network) request(ctx context.Context, p peer.ID, m *codec.Message) (*codec.Message, error) {
+	ctx, cancel := context.WithTimeout(ctx, streamTimeout)
+	defer cancel()
+	st, err := n.host.NewStream(p2pnet.WithAllowLimitedConn(ctx, "threads"), p, ProtocolID)
+	if err != nil {
+		return nil, fmt.Errorf("open stream to %s: %w", p, err)
+	}
+	defer st.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = st.SetDeadline(dl)
+	}
+	if err := codec.WriteMessage(st, m); err != nil {
+		_ = st.Reset()
+		return nil, fmt.Errorf("send to %s: %w", p, err)
+	}
+	if err := st.CloseWrite(); err != nil {
+		_ = st.Reset()
+		return nil, fmt.Errorf("send to %s: %w", p, err)
+	}
+	resp, err := codec.ReadMessage(bufio.NewReader(st))
+	if err != nil {
+		_ = st.Reset()
+		return nil, fmt.Errorf("answer from %s: %w", p, err)
+	}
+	if resp.Type == codec.MsgError {
+		return nil, fmt.Errorf("%s refused: %s", p, resp.Error)
+	}
+	return resp, nil
+}
+
+// handleStream serves one request.
+func (n *network) handleStream(st p2pnet.Stream) {
+	defer st.Close()
+	_ = st.SetDeadline(time.Now().Add(streamTimeout))
+	from := st.Conn().RemotePeer()
+	m, err := codec.ReadMessage(bufio.NewReader(st))
+	if err != nil {
+		n.stats.reject("malformed message")
+		log.Debugf("sync: malformed message from %s: %s", from, err)
+		_ = st.Reset()
+		return
+	}
+	resp, err := n.serve(n.ctx, from, m)
+	if err != nil {
+		log.Debugf("sync: refused %d from %s: %s", m.Type, from, err)
+		resp = &codec.Message{Type: codec.MsgError, Error: err.Error()}
+	}
+	if err := codec.WriteMessage(st, resp); err != nil {
+		_ = st.Reset()
+	}
+}
+
+var errNotMember = errors.New("not a member of the thread (bad thread proof)")
+
+// member returns the thread of a message if its sender proved to hold the
+// thread's follow key (to is this node, or empty for a broadcast).
+func (n *network) member(m *codec.Message, from, to peer.ID) (*thread, error) {
+	tid, err := ipel.ThreadIDFromBytes(m.Thread)
+	if err != nil {
+		n.stats.reject("bad thread ID")
+		return nil, err
+	}
+	th, err := n.s.thread(tid)
+	if err != nil {
+		n.stats.reject("unknown thread")
+		return nil, err
+	}
+	if !codec.CheckThreadAuth(th.follow, m.Auth, m.Thread, []byte(from), []byte(to)) {
+		n.stats.reject("not a member")
+		return nil, errNotMember
+	}
+	return th, nil
+}
+
+func (n *network) serve(ctx context.Context, from peer.ID, m *codec.Message) (*codec.Message, error) {
+	if m.Type == codec.MsgInvite {
+		return n.receiveInvite(ctx, from, m)
+	}
+	th, err := n.member(m, from, n.self())
+	if err != nil {
+		return nil, err
+	}
+	ok := &codec.Message{Type: codec.MsgOK}
+	switch m.Type {
+	case codec.MsgPush:
+		n.receiveEvents(ctx, th, from, m)
+		return ok, nil
+	case codec.MsgHeads:
+		return &codec.Message{Type: codec.MsgHeads, Heads: th.heads()}, nil
+	case codec.MsgPull:
+		return n.servePull(ctx, th, m)
+	case codec.MsgAnnounce:
+		n.receiveAnnounce(ctx, th, from, m.Addrs)
+		return ok, nil
+	default:
+		n.stats.reject("unexpected message")
+		return nil, fmt.Errorf("unexpected message type %d", m.Type)
+	}
+}
+
+// heads lists the thread's logs and seqs.
+func (th *thread) heads() []codec.Head {
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	out := make([]codec.Head, 0, len(th.logs))
+	for id, st := range th.logs {
+		out = append(out, codec.Head{Log: []byte(id), Seq: st.seq})
+	}
+	return out
+}
+
+// receiveEvents ingests pushed or published events of one log. A gap or an
+// unknown log starts a pull from the sender.
+func (n *network) receiveEvents(ctx context.Context, th *thread, from peer.ID, m *codec.Message) {
+	if len(m.Events) == 0 {
+		return
+	}
+	evBlocks, bodies, err := decodeBlocks(m)
+	if err != nil {
+		n.stats.reject("malformed event")
+		return
+	}
+	res, err := n.ingest(ctx, th, from, evBlocks, bodies)
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrGap):
+		n.syncSoon(th, from)
+	default:
+		log.Debugf("sync: events from %s: %s", from, err)
+	}
+	_ = res
+}
+
+// ingest stores events from a member, adding their log to the thread when it
+// is new (in a raw thread every member may write).
+func (n *network) ingest(ctx context.Context, th *thread, from peer.ID, evBlocks []blocks.Block, bodies map[cid.Cid]blocks.Block) (IngestResult, error) {
+	res, err := n.s.Ingest(ctx, th.id, evBlocks, bodies)
+	if errors.Is(err, ErrLogNotFound) {
+		if logID, ok := firstLog(th, evBlocks[res.Stored+res.Duplicates:]); ok {
+			if aerr := n.s.addLog(ctx, th, logID); aerr != nil {
+				return res, aerr
+			}
+			_ = n.book.Add(ctx, th.id, logID, peer.AddrInfo{ID: from, Addrs: n.host.Peerstore().Addrs(from)}, n.s.cfg.AddrTTL)
+			more, err2 := n.s.Ingest(ctx, th.id, evBlocks[res.Stored+res.Duplicates:], bodies)
+			res.Stored += more.Stored
+			res.Duplicates += more.Duplicates
+			err = err2
+		}
+	}
+	n.stats.received.Add(uint64(res.Stored))
+	if err != nil && !errors.Is(err, ErrGap) {
+		n.stats.reject(rejectReason(err))
+	}
+	return res, err
+}
+
+func rejectReason(err error) string {
+	switch {
+	case errors.Is(err, codec.ErrBadSignature):
+		return "bad signature"
+	case errors.Is(err, codec.ErrWrongLog):
+		return "wrong thread or log"
+	case errors.Is(err, codec.ErrDecrypt):
+		return "does not decrypt"
+	case errors.Is(err, codec.ErrMalformed):
+		return "malformed event"
+	case errors.Is(err, ErrEquivocation):
+		return "equivocation"
+	case errors.Is(err, ErrMissingBody):
+		return "missing body"
+	default:
+		return "other"
+	}
+}
+
+// firstLog returns the log the first event block claims, if it opens.
+func firstLog(th *thread, evBlocks []blocks.Block) (ipel.LogID, bool) {
+	if len(evBlocks) == 0 {
+		return "", false
+	}
+	ev, err := verifyOne(th, evBlocks[0])
+	if err != nil {
+		return "", false
+	}
+	id, err := ev.LogID()
+	return id, err == nil
+}
+
+func decodeBlocks(m *codec.Message) ([]blocks.Block, map[cid.Cid]blocks.Block, error) {
+	evBlocks := make([]blocks.Block, 0, len(m.Events))
+	for _, b := range m.Events {
+		c, err := eventPrefix.Sum(b)
+		if err != nil {
+			return nil, nil, err
+		}
+		blk, err := blocks.NewBlockWithCid(b, c)
+		if err != nil {
+			return nil, nil, err
+		}
+		evBlocks = append(evBlocks, blk)
+	}
+	var bodies map[cid.Cid]blocks.Block
+	if len(m.Bodies) > 0 {
+		bodies = make(map[cid.Cid]blocks.Block, len(m.Bodies))
+		for _, b := range m.Bodies {
+			c, err := bodyPrefix.Sum(b)
+			if err != nil {
+				return nil, nil, err
+			}
+			blk, err := blocks.NewBlockWithCid(b, c)
+			if err != nil {
+				return nil, nil, err
+			}
+			bodies[c] = blk
+		}
+	}
+	return evBlocks, bodies, nil
+}
+
+var (
+	eventPrefix = cid.Prefix{Version: 1, Codec: codec.EventCodec, MhType: 0x12, MhLength: -1}
+	bodyPrefix  = cid.Prefix{Version: 1, Codec: codec.BodyCodec, MhType: 0x12, MhLength: -1}
+)
+
+// servePull answers a pull with a batch of stored events.
+func (n *network) servePull(ctx context.Context, th *thread, m *codec.Message) (*codec.Message, error) {
+	logID, err := ipel.LogIDFromBytes(m.Log)
+	if err != nil {
+		n.stats.reject("bad log ID")
+		return nil, err
+	}
+	th.mu.Lock()
+	st := th.logs[logID]
+	var head uint64
+	if st != nil {
+		head = st.seq
+	}
+	th.mu.Unlock()
+	if st == nil {
+		return nil, fmt.Errorf("%w: %s", ErrLogNotFound, logID)
+	}
+	from := max(m.From, 1)
+	want := uint64(min(max(m.Max, 1), pullBatch))
+	to := min(head, from+want-1)
+	out := &codec.Message{Type: codec.MsgEvents}
+	size := 0
+	for seq := from; seq <= to && size < maxBatchBytes; seq++ {
+		ev, body, err := n.s.loadEvent(ctx, th, logID, seq)
+		if err != nil {
+			return nil, err
+		}
+		out.Events = append(out.Events, ev.RawData())
+		size += len(ev.RawData())
+		if body != nil {
+			out.Bodies = append(out.Bodies, body.RawData())
+			size += len(body.RawData())
+		}
+	}
+	return out, nil
+}
+
+// loadEvent reads the blocks of the event at (log, seq) without opening them.
+func (s *Service) loadEvent(ctx context.Context, th *thread, logID ipel.LogID, seq uint64) (blocks.Block, blocks.Block, error) {
+	b, err := s.deps.Datastore.Get(ctx, eventKey(th.id, logID, seq))
+	if err != nil {
+		return nil, nil, fmt.Errorf("log %s: event %d: index: %w", logID, seq, err)
+	}
+	c, err := cid.Cast(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	blk, err := s.deps.Blockstore.Get(ctx, c)
+	if err != nil {
+		return nil, nil, fmt.Errorf("event %s: %w", c, err)
+	}
+	links, err := codec.EnvelopeLinks(blk.RawData())
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, l := range links {
+		if l.Prefix().Codec == codec.BodyCodec {
+			body, err := s.deps.Blockstore.Get(ctx, l)
+			if err != nil {
+				return nil, nil, fmt.Errorf("event %s: body %s: %w", c, l, err)
+			}
+			return blk, body, nil
+		}
+	}
+	return blk, nil, nil
+}

@@ -1,0 +1,410 @@
+package threads
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/kubo-threads/kubo-threads/codec"
+	"github.com/kubo-threads/kubo-threads/ipel"
+)
+
+type testNode struct {
+	*Service
+	host host.Host
+	rig  *rig
+}
+
+type nodeOpts struct {
+	noPubsub bool
+	follow   bool
+	interval time.Duration
+}
+
+func newTestNode(t *testing.T, o nodeOpts) *testNode {
+	t.Helper()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay(), libp2p.NoListenAddrs, libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	var ps *pubsub.PubSub
+	if !o.noPubsub {
+		if ps, err = pubsub.NewGossipSub(context.Background(), h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o.interval == 0 {
+		o.interval = 300 * time.Millisecond
+	}
+	r := newRig(t)
+	s, err := New(context.Background(), Deps{
+		Datastore: r.store, Blockstore: r.blocks, Pinner: r.pinner,
+		Host: h, PubSub: ps, Identity: h.Peerstore().PrivKey(h.ID()),
+	}, Config{AntiEntropyInterval: o.interval, AcceptFollowInvites: o.follow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return &testNode{Service: s, host: h, rig: r}
+}
+
+func connect(t *testing.T, a, b *testNode) {
+	t.Helper()
+	if err := a.host.Connect(context.Background(), peer.AddrInfo{ID: b.host.ID(), Addrs: b.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (n *testNode) addr() ma.Multiaddr {
+	p2p, _ := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()})
+	return p2p[0]
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var last string
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s: not reached within %s (%s)", what, d, last)
+}
+
+// invite creates an invite on a for b and has b join it.
+func invite(t *testing.T, a, b *testNode, tid ipel.ThreadID, role codec.Role) {
+	t.Helper()
+	ctx := context.Background()
+	res, err := a.Invite(ctx, tid, b.host.ID(), role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Delivered {
+		t.Fatal("invite not delivered to a connected peer")
+	}
+	invs, err := b.Invites(ctx)
+	if err != nil || len(invs) != 1 || invs[0].Thread != tid || invs[0].Role != role || invs[0].From != a.host.ID() {
+		t.Fatalf("invites at the invitee: %+v %v", invs, err)
+	}
+	if _, err := b.Join(ctx, res.Invite); err != nil {
+		t.Fatal(err)
+	}
+	if invs, _ := b.Invites(ctx); len(invs) != 0 {
+		t.Fatalf("joined invite still listed: %+v", invs)
+	}
+}
+
+// fingerprint summarises what a node holds of a thread: every log's events.
+func fingerprint(n *testNode, tid ipel.ThreadID) (map[ipel.LogID][]cid.Cid, int) {
+	th, err := n.thread(tid)
+	if err != nil {
+		return nil, 0
+	}
+	out := map[ipel.LogID][]cid.Cid{}
+	total := 0
+	for _, l := range th.info().Logs {
+		for seq := uint64(1); seq <= l.Seq; seq++ {
+			b, err := n.rig.store.Get(context.Background(), eventKey(tid, l.ID, seq))
+			if err != nil {
+				return nil, 0
+			}
+			c, _ := cid.Cast(b)
+			out[l.ID] = append(out[l.ID], c)
+			total++
+		}
+	}
+	return out, total
+}
+
+func converged(nodes []*testNode, tid ipel.ThreadID, want int) (bool, string) {
+	var first map[ipel.LogID][]cid.Cid
+	state := ""
+	for i, n := range nodes {
+		fp, total := fingerprint(n, tid)
+		state += fmt.Sprintf("node %d: %d events; ", i, total)
+		if total != want {
+			return false, state
+		}
+		if i == 0 {
+			first = fp
+			continue
+		}
+		for log, cids := range first {
+			if len(fp[log]) != len(cids) {
+				return false, state
+			}
+			for j := range cids {
+				if !cids[j].Equals(fp[log][j]) {
+					return false, state + " differing CIDs"
+				}
+			}
+		}
+	}
+	return true, state
+}
+
+func TestThreeWritersConverge(t *testing.T) {
+	ctx := context.Background()
+	a, b, c := newTestNode(t, nodeOpts{}), newTestNode(t, nodeOpts{}), newTestNode(t, nodeOpts{})
+	connect(t, a, b)
+	connect(t, a, c)
+	ti, err := a.CreateThread(ctx, ipel.VariantRaw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tid := ti.ID
+	for i := 0; i < 20; i++ {
+		if _, err := a.Append(ctx, tid, fmt.Appendf(nil, "early %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	invite(t, a, b, tid, codec.RoleWrite)
+	invite(t, a, c, tid, codec.RoleWrite)
+	nodes := []*testNode{a, b, c}
+	// The joiners pull the history.
+	eventually(t, 15*time.Second, "history pulled", func() (bool, string) { return converged(nodes, tid, 20) })
+	// All three write at once.
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 50; j++ {
+				if _, err := n.Append(ctx, tid, fmt.Appendf(nil, "node %d event %d", i, j)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	eventually(t, 20*time.Second, "three writers converge", func() (bool, string) { return converged(nodes, tid, 170) })
+	// Every member reads every event, and all agree on the order.
+	var orders [][]cid.Cid
+	for _, n := range nodes {
+		recs, err := n.Events(ctx, tid, Query{})
+		if err != nil || len(recs) != 170 {
+			t.Fatalf("read: %d %v", len(recs), err)
+		}
+		var order []cid.Cid
+		for _, r := range recs {
+			order = append(order, r.Cid)
+		}
+		orders = append(orders, order)
+	}
+	for i := 1; i < len(orders); i++ {
+		for j := range orders[0] {
+			if !orders[0][j].Equals(orders[i][j]) {
+				t.Fatalf("node %d orders events differently at %d", i, j)
+			}
+		}
+	}
+	if entries, _ := b.Addrs(ctx, tid); len(entries) == 0 {
+		t.Fatal("b's address book is empty")
+	}
+}
+
+func TestSyncWithoutPubsubAndWithLoss(t *testing.T) {
+	ctx := context.Background()
+	a := newTestNode(t, nodeOpts{noPubsub: true, interval: 200 * time.Millisecond})
+	b := newTestNode(t, nodeOpts{noPubsub: true, interval: 200 * time.Millisecond})
+	connect(t, a, b)
+	ti, _ := a.CreateThread(ctx, ipel.VariantRaw)
+	invite(t, a, b, ti.ID, codec.RoleWrite)
+	// 30% of pushes are lost, and pushes race each other (reordering).
+	var mu sync.Mutex
+	rng := rand.New(rand.NewPCG(1, 2))
+	drop := func() bool { mu.Lock(); defer mu.Unlock(); return rng.Float64() < 0.3 }
+	a.net.dropPush, b.net.dropPush = drop, drop
+	var wg sync.WaitGroup
+	for _, n := range []*testNode{a, b} {
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 25; i++ {
+					if _, err := n.Append(ctx, ti.ID, []byte("x")); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	eventually(t, 20*time.Second, "lossy sync converges", func() (bool, string) { return converged([]*testNode{a, b}, ti.ID, 200) })
+}
+
+func TestFollowerServesWhenWriterIsGone(t *testing.T) {
+	ctx := context.Background()
+	a := newTestNode(t, nodeOpts{})
+	f := newTestNode(t, nodeOpts{follow: true})
+	b := newTestNode(t, nodeOpts{})
+	connect(t, a, f)
+	connect(t, a, b)
+	connect(t, b, f)
+	ti, _ := a.CreateThread(ctx, ipel.VariantRaw)
+	tid := ti.ID
+	for i := 0; i < 30; i++ {
+		if _, err := a.Append(ctx, tid, fmt.Appendf(nil, "secret %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.AddFollower(ctx, tid, f.addr()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "follower replicates", func() (bool, string) { return converged([]*testNode{a, f}, tid, 30) })
+	// The follower verified and stored everything, and reads nothing.
+	if _, err := f.Events(ctx, tid, Query{}); !errors.Is(err, ErrNoReadKey) {
+		t.Fatalf("follower read: %v", err)
+	}
+	fth, _ := f.thread(tid)
+	blk, err := f.rig.blocks.Get(ctx, a.mustHead(t, tid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := codec.Open(blk, fth.follow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ev.OpenHeader(fth.follow); !errors.Is(err, codec.ErrDecrypt) {
+		t.Fatalf("follower decrypted a header: %v", err)
+	}
+	// b is invited as a reader, then a goes away: b catches up from f alone.
+	res, err := a.Invite(ctx, tid, b.host.ID(), codec.RoleRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.host.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.Close()
+	if _, err := b.Join(ctx, res.Invite); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "reader catches up from the follower", func() (bool, string) {
+		_, total := fingerprint(b, tid)
+		return total == 30, fmt.Sprintf("%d events", total)
+	})
+	recs, err := b.Events(ctx, tid, Query{})
+	if err != nil || len(recs) != 30 || string(recs[29].Body) != "secret 29" {
+		t.Fatalf("reader: %d %v", len(recs), err)
+	}
+	if _, err := b.Append(ctx, tid, []byte("x")); !errors.Is(err, ErrNotWriter) {
+		t.Fatalf("reader appended: %v", err)
+	}
+}
+
+func (n *testNode) mustHead(t *testing.T, tid ipel.ThreadID) cid.Cid {
+	t.Helper()
+	ti, err := n.Info(tid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ti.Logs[0].Head
+}
+
+func TestHostileInputIsRejected(t *testing.T) {
+	ctx := context.Background()
+	a, m := newTestNode(t, nodeOpts{}), newTestNode(t, nodeOpts{})
+	connect(t, a, m)
+	ti, _ := a.CreateThread(ctx, ipel.VariantRaw)
+	tid := ti.ID
+	if _, err := a.Append(ctx, tid, []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	th, _ := a.thread(tid)
+
+	// A non-member (no follow key) asks for heads and events.
+	for _, msg := range []*codec.Message{
+		{Type: codec.MsgHeads, Thread: tid.Bytes(), Auth: []byte("forged")},
+		{Type: codec.MsgPull, Thread: tid.Bytes(), Log: []byte(th.own.id), From: 1, Max: 10},
+		{Type: codec.MsgPush, Thread: tid.Bytes()},
+	} {
+		if _, err := m.net.request(ctx, a.host.ID(), msg); err == nil || !errors.Is(err, err) || !containsStr(err.Error(), "not a member") {
+			t.Fatalf("non-member %d: %v", msg.Type, err)
+		}
+	}
+	// A member's proof replayed by another peer does not pass.
+	stolen := codec.ThreadAuth(th.follow, tid.Bytes(), []byte(a.host.ID()), []byte(a.host.ID()))
+	if _, err := m.net.request(ctx, a.host.ID(), &codec.Message{Type: codec.MsgHeads, Thread: tid.Bytes(), Auth: stolen}); err == nil {
+		t.Fatal("replayed proof accepted")
+	}
+	// Garbage and an oversized frame on the protocol.
+	for _, raw := range [][]byte{[]byte("\x05hello"), {0xff, 0xff, 0xff, 0xff, 0x7f}} {
+		st, err := m.host.NewStream(ctx, a.host.ID(), ProtocolID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = st.Write(raw)
+		_ = st.CloseWrite()
+		_, _ = bufio.NewReader(st).ReadByte()
+		_ = st.Close()
+	}
+	// A member pushes forged events: bad signature, a log key that does not
+	// match the log ID, garbage blocks.
+	invite(t, a, m, tid, codec.RoleWrite)
+	mth, _ := m.thread(tid)
+	impostor, _, _ := ipel.NewLogIdentity()
+	c, _ := codec.SealContent(mth.read, []byte("forged"), time.Now(), 1024)
+	forged, _ := codec.Seal(impostor, mth.follow, codec.Position{Thread: tid, Log: th.own.id, Seq: 2, Prev: a.mustHead(t, tid)}, c)
+	for _, evs := range [][][]byte{{forged.Block.RawData()}, {[]byte("garbage")}} {
+		_, err := m.net.request(ctx, a.host.ID(), &codec.Message{Type: codec.MsgPush, Thread: tid.Bytes(), Auth: m.net.auth(mth, a.host.ID()), Events: evs})
+		if err != nil {
+			t.Fatalf("push answered %v", err)
+		}
+	}
+	stats := a.NetStats()
+	for _, reason := range []string{"not a member", "malformed message", "bad signature", "malformed event"} {
+		if stats.Rejected[reason] == 0 {
+			t.Errorf("no rejection counted for %q: %v", reason, stats.Rejected)
+		}
+	}
+	// Nothing forged was stored, and a keeps serving.
+	recs, err := a.Events(ctx, tid, Query{})
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("a holds %d events: %v", len(recs), err)
+	}
+	if _, err := m.net.request(ctx, a.host.ID(), &codec.Message{Type: codec.MsgHeads, Thread: tid.Bytes(), Auth: m.net.auth(mth, a.host.ID())}); err != nil {
+		t.Fatalf("a stopped serving: %v", err)
+	}
+	// An invite sealed to someone else is refused.
+	other := newTestNode(t, nodeOpts{})
+	res, _ := a.Invite(ctx, tid, other.host.ID(), codec.RoleRead)
+	if _, err := m.Join(ctx, res.Invite); !errors.Is(err, codec.ErrBadInvite) {
+		t.Fatalf("foreign invite: %v", err)
+	}
+	_ = blocks.NewBlock
+}
+
+func containsStr(s, sub string) bool {
+	return len(s) >= len(sub) && (s == sub || len(sub) == 0 || indexOf(s, sub) >= 0)
+}
+
+func indexOf(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}

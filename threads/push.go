@@ -1,0 +1,263 @@
+package threads
+
+import (
+	"context"
+	"time"
+
+	blocks "github.com/ipfs/go-block-format"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/kubo-threads/kubo-threads/codec"
+	"github.com/kubo-threads/kubo-threads/ipel"
+)
+
+// pushItem is a run of new events of one log, with their body blocks.
+type pushItem struct {
+	th     *thread
+	events []blocks.Block
+	bodies []blocks.Block
+}
+
+// outbox sends pushes to one peer in order, merging what queued up while a
+// push was in flight. Its goroutine ends when the queue is empty.
+type outbox struct {
+	n       *network
+	peer    peer.ID
+	queue   []pushItem
+	running bool
+}
+
+// announceEvents sends newly stored events of this node's log to the
+// thread's peers (direct push) and to its pubsub topic.
+func (n *network) announceEvents(th *thread, evs []*codec.Event, bodies []blocks.Block) {
+	item := pushItem{th: th, bodies: bodies}
+	for _, ev := range evs {
+		item.events = append(item.events, ev.Block)
+	}
+	n.publish(th, item)
+	for _, p := range n.book.Peers(n.ctx, th.id) {
+		if p.ID == n.self() {
+			continue
+		}
+		n.enqueue(p.ID, item)
+	}
+}
+
+func (n *network) enqueue(p peer.ID, item pushItem) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ob := n.outboxes[p]
+	if ob == nil {
+		ob = &outbox{n: n, peer: p}
+		n.outboxes[p] = ob
+	}
+	ob.queue = append(ob.queue, item)
+	if !ob.running {
+		if n.spawn(ob.run) {
+			ob.running = true
+		}
+	}
+}
+
+func (ob *outbox) run() {
+	n := ob.n
+	for {
+		n.mu.Lock()
+		items := ob.queue
+		ob.queue = nil
+		if len(items) == 0 || n.ctx.Err() != nil {
+			ob.running = false
+			n.mu.Unlock()
+			return
+		}
+		n.mu.Unlock()
+		if n.inBackoff(ob.peer) {
+			continue // dropped: anti-entropy repairs it once the peer is back
+		}
+		for _, m := range mergePushes(items) {
+			if n.dropPush != nil && n.dropPush() {
+				continue
+			}
+			m.msg.Auth = n.auth(m.th, ob.peer)
+			if _, err := n.request(n.ctx, ob.peer, m.msg); err != nil {
+				n.failed(ob.peer)
+				log.Debugf("push to %s: %s", ob.peer, err)
+				break
+			}
+			n.succeeded(ob.peer)
+			n.stats.pushed.Add(uint64(len(m.msg.Events)))
+		}
+	}
+}
+
+type threadMsg struct {
+	th  *thread
+	msg *codec.Message
+}
+
+// mergePushes joins consecutive items of the same thread into messages of
+// bounded size.
+func mergePushes(items []pushItem) []threadMsg {
+	var out []threadMsg
+	var cur *threadMsg
+	size := 0
+	for _, it := range items {
+		for i, ev := range it.events {
+			if cur == nil || cur.th != it.th || size >= maxBatchBytes || len(cur.msg.Events) >= pullBatch {
+				out = append(out, threadMsg{th: it.th, msg: &codec.Message{Type: codec.MsgPush, Thread: it.th.id.Bytes()}})
+				cur = &out[len(out)-1]
+				size = 0
+			}
+			cur.msg.Events = append(cur.msg.Events, ev.RawData())
+			size += len(ev.RawData())
+			if i == 0 {
+				for _, b := range it.bodies {
+					cur.msg.Bodies = append(cur.msg.Bodies, b.RawData())
+					size += len(b.RawData())
+				}
+			}
+		}
+	}
+	return out
+}
+
+// backoff: an unreachable peer is skipped for 1s, 2s, 4s ... up to 5 min.
+func (n *network) inBackoff(p peer.ID) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return time.Now().Before(n.backoff[p].until)
+}
+
+func (n *network) failed(p peer.ID) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	b := n.backoff[p]
+	b.failures++
+	wait := time.Second << min(b.failures-1, 8)
+	b.until = time.Now().Add(min(wait, 5*time.Minute))
+	n.backoff[p] = b
+}
+
+func (n *network) succeeded(p peer.ID) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.backoff, p)
+}
+
+// topicSub is a thread's pubsub topic and the goroutine reading it.
+type topicSub struct {
+	topic *pubsub.Topic
+	sub   *pubsub.Subscription
+	stop  context.CancelFunc
+}
+
+func (t *topicSub) close() {
+	t.stop()
+	t.sub.Cancel()
+	_ = t.topic.Close()
+}
+
+// topicName is a thread's pubsub topic: the thread ID.
+func topicName(tid ipel.ThreadID) string { return tid.String() }
+
+// subscribe joins the thread's topic. Messages from peers that cannot prove
+// membership are rejected by the validator and not forwarded.
+func (n *network) subscribe(th *thread) {
+	if n.ps == nil {
+		return
+	}
+	name := topicName(th.id)
+	err := n.ps.RegisterTopicValidator(name, func(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+		m, err := codec.DecodeMessage(msg.Data)
+		if err != nil || m.Type != codec.MsgPush {
+			n.stats.reject("malformed pubsub message")
+			return pubsub.ValidationReject
+		}
+		if _, err := n.member(m, msg.GetFrom(), ""); err != nil {
+			return pubsub.ValidationReject
+		}
+		return pubsub.ValidationAccept
+	})
+	if err != nil {
+		log.Warnf("thread %s: pubsub validator: %s", th.id, err)
+		return
+	}
+	topic, err := n.ps.Join(name)
+	if err != nil {
+		_ = n.ps.UnregisterTopicValidator(name)
+		log.Warnf("thread %s: join pubsub topic: %s (sync goes on through push and pull)", th.id, err)
+		return
+	}
+	sub, err := topic.Subscribe(pubsub.WithBufferSize(1024))
+	if err != nil {
+		_ = topic.Close()
+		_ = n.ps.UnregisterTopicValidator(name)
+		log.Warnf("thread %s: subscribe: %s", th.id, err)
+		return
+	}
+	ctx, stop := context.WithCancel(n.ctx)
+	ts := &topicSub{topic: topic, sub: sub, stop: func() {
+		stop()
+		_ = n.ps.UnregisterTopicValidator(name)
+	}}
+	n.mu.Lock()
+	if old := n.topics[th.id]; old != nil {
+		n.mu.Unlock()
+		ts.close()
+		return
+	}
+	n.topics[th.id] = ts
+	n.mu.Unlock()
+	n.spawn(func() {
+		for {
+			msg, err := sub.Next(ctx)
+			if err != nil {
+				return
+			}
+			if msg.ReceivedFrom == n.self() {
+				continue
+			}
+			m, err := codec.DecodeMessage(msg.Data)
+			if err != nil {
+				continue // the validator let nothing malformed through
+			}
+			n.receiveEvents(ctx, th, msg.GetFrom(), m)
+		}
+	})
+}
+
+func (n *network) unsubscribe(tid ipel.ThreadID) {
+	n.mu.Lock()
+	ts := n.topics[tid]
+	delete(n.topics, tid)
+	n.mu.Unlock()
+	if ts != nil {
+		ts.close()
+	}
+}
+
+// publish sends new events on the thread's topic, in messages under the
+// pubsub size limit; larger events travel by push and pull only.
+func (n *network) publish(th *thread, item pushItem) {
+	n.mu.Lock()
+	ts := n.topics[th.id]
+	n.mu.Unlock()
+	if ts == nil {
+		return
+	}
+	const limit = 512 << 10
+	for _, m := range mergePushes([]pushItem{item}) {
+		if n.dropPush != nil && n.dropPush() {
+			continue
+		}
+		m.msg.Auth = codec.ThreadAuth(th.follow, th.id.Bytes(), []byte(n.self()), nil)
+		data, err := codec.EncodeMessage(m.msg)
+		if err != nil || len(data) > limit {
+			continue
+		}
+		if err := ts.topic.Publish(n.ctx, data); err != nil {
+			log.Debugf("thread %s: publish: %s", th.id, err)
+		}
+	}
+}

@@ -1,0 +1,275 @@
+package threads
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/kubo-threads/kubo-threads/codec"
+	"github.com/kubo-threads/kubo-threads/ipel"
+)
+
+// antiEntropy periodically syncs every thread with every peer the address
+// book knows for it, repairing whatever pushes and pubsub missed.
+func (n *network) antiEntropy() {
+	defer n.wg.Done()
+	t := time.NewTicker(n.s.cfg.AntiEntropyInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		ths, err := n.s.allThreads()
+		if err != nil {
+			return
+		}
+		for _, th := range ths {
+			for _, p := range n.book.Peers(n.ctx, th.id) {
+				if p.ID != n.self() && !n.inBackoff(p.ID) {
+					n.syncSoon(th, p.ID)
+				}
+			}
+		}
+	}
+}
+
+// syncSoon starts a sync of a thread with a peer unless one is running.
+func (n *network) syncSoon(th *thread, p peer.ID) {
+	key := syncKey{th.id, p}
+	n.mu.Lock()
+	if n.syncing[key] {
+		n.mu.Unlock()
+		return
+	}
+	n.syncing[key] = true
+	n.mu.Unlock()
+	started := n.spawn(func() {
+		defer func() {
+			n.mu.Lock()
+			delete(n.syncing, key)
+			n.mu.Unlock()
+		}()
+		if err := n.syncWith(n.ctx, th, p); err != nil {
+			n.failed(p)
+			log.Debugf("sync %s with %s: %s", th.id, p, err)
+			return
+		}
+		n.succeeded(p)
+	})
+	if !started {
+		n.mu.Lock()
+		delete(n.syncing, key)
+		n.mu.Unlock()
+	}
+}
+
+// syncWith tells a peer where this node's logs are, then pulls every log the
+// peer holds further than this node.
+func (n *network) syncWith(ctx context.Context, th *thread, p peer.ID) error {
+	if _, err := n.request(ctx, p, &codec.Message{
+		Type: codec.MsgAnnounce, Thread: th.id.Bytes(), Auth: n.auth(th, p), Addrs: n.ownAnnouncement(th),
+	}); err != nil {
+		return err
+	}
+	resp, err := n.request(ctx, p, &codec.Message{Type: codec.MsgHeads, Thread: th.id.Bytes(), Auth: n.auth(th, p)})
+	if err != nil {
+		return err
+	}
+	for _, h := range resp.Heads {
+		logID, err := ipel.LogIDFromBytes(h.Log)
+		if err != nil {
+			n.stats.reject("bad log ID")
+			continue
+		}
+		if err := n.pullLog(ctx, th, p, logID, h.Seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pullLog pulls a log from a peer up to seq `to`, in batches.
+func (n *network) pullLog(ctx context.Context, th *thread, p peer.ID, logID ipel.LogID, to uint64) error {
+	for {
+		th.mu.Lock()
+		st := th.logs[logID]
+		var have uint64
+		if st != nil {
+			have = st.seq
+		}
+		th.mu.Unlock()
+		if have >= to {
+			return nil
+		}
+		resp, err := n.request(ctx, p, &codec.Message{
+			Type: codec.MsgPull, Thread: th.id.Bytes(), Auth: n.auth(th, p),
+			Log: []byte(logID), From: have + 1, Max: pullBatch,
+		})
+		if err != nil {
+			return err
+		}
+		if resp.Type != codec.MsgEvents || len(resp.Events) == 0 {
+			return fmt.Errorf("pull %s from %s: no events", logID, p)
+		}
+		evBlocks, bodies, err := decodeBlocks(resp)
+		if err != nil {
+			n.stats.reject("malformed event")
+			return err
+		}
+		res, err := n.ingest(ctx, th, p, evBlocks, bodies)
+		n.stats.pulled.Add(uint64(res.Stored))
+		if err != nil {
+			return fmt.Errorf("pull %s from %s: %w", logID, p, err)
+		}
+		if res.Stored == 0 {
+			return nil
+		}
+	}
+}
+
+// ownAnnouncement lists the logs this node serves, at its addresses.
+func (n *network) ownAnnouncement(th *thread) []codec.LogAddrs {
+	var addrs [][]byte
+	self, err := ma.NewComponent("p2p", n.self().String())
+	if err != nil {
+		return nil
+	}
+	for _, a := range n.host.Addrs() {
+		addrs = append(addrs, a.Encapsulate(ma.Multiaddr{*self}).Bytes())
+	}
+	if len(addrs) == 0 {
+		addrs = append(addrs, ma.Multiaddr{*self}.Bytes())
+	}
+	ttl := int64(n.s.cfg.AddrTTL / time.Second)
+	th.mu.Lock()
+	out := make([]codec.LogAddrs, 0, len(th.logs))
+	for id := range th.logs {
+		// Every member serves every log it holds: writers their own, and
+		// readers and followers the copies they keep.
+		out = append(out, codec.LogAddrs{Log: []byte(id), Addrs: addrs, TTL: ttl})
+	}
+	th.mu.Unlock()
+	// And where the others are, as far as this node knows.
+	now := time.Now()
+	for _, e := range n.book.Entries(n.ctx, th.id) {
+		info := peer.AddrInfo{ID: e.Peer, Addrs: e.Addrs}
+		p2p, err := peer.AddrInfoToP2pAddrs(&info)
+		if err != nil {
+			continue
+		}
+		la := codec.LogAddrs{Log: []byte(e.Log), TTL: int64(e.Expires.Sub(now) / time.Second)}
+		for _, a := range p2p {
+			la.Addrs = append(la.Addrs, a.Bytes())
+		}
+		out = append(out, la)
+	}
+	return out
+}
+
+// receiveAnnounce records where logs are, and learns new logs.
+func (n *network) receiveAnnounce(ctx context.Context, th *thread, from peer.ID, entries []codec.LogAddrs) {
+	for _, e := range entries {
+		logID, err := ipel.LogIDFromBytes(e.Log)
+		if err != nil {
+			n.stats.reject("bad log ID")
+			continue
+		}
+		if err := n.s.addLog(ctx, th, logID); err != nil {
+			log.Debugf("announce from %s: %s", from, err)
+			continue
+		}
+		ttl := time.Duration(min(max(e.TTL, 60), int64(n.s.cfg.AddrTTL/time.Second))) * time.Second
+		for _, b := range e.Addrs {
+			a, err := ma.NewMultiaddrBytes(b)
+			if err != nil {
+				continue
+			}
+			info, err := peer.AddrInfoFromP2pAddr(a)
+			if err != nil || info.ID == n.self() {
+				continue
+			}
+			// Members relay the addresses they know (followers' among them);
+			// only members can announce, and an address is only a hint:
+			// every exchange with it is authenticated again.
+			n.host.Peerstore().AddAddrs(info.ID, info.Addrs, ttl)
+			_ = n.book.Add(ctx, th.id, logID, *info, ttl)
+		}
+	}
+}
+
+// addLog makes a log known to a thread (no-op if it is).
+func (s *Service) addLog(ctx context.Context, th *thread, logID ipel.LogID) error {
+	if _, err := ipel.LogPublicKey(logID); err != nil {
+		return err
+	}
+	th.mu.Lock()
+	if _, ok := th.logs[logID]; ok {
+		th.mu.Unlock()
+		return nil
+	}
+	th.mu.Unlock()
+	st := &logState{id: logID}
+	if err := s.saveLog(ctx, th.id, st); err != nil {
+		return fmt.Errorf("add log %s: %w", logID, err)
+	}
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	if _, ok := th.logs[logID]; !ok {
+		th.logs[logID] = st
+	}
+	return nil
+}
+
+func (s *Service) allThreads() ([]*thread, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	out := make([]*thread, 0, len(s.threads))
+	for _, th := range s.threads {
+		out = append(out, th)
+	}
+	return out, nil
+}
+
+// SyncNow syncs a thread with every peer it knows, now, and waits.
+func (s *Service) SyncNow(ctx context.Context, tid ipel.ThreadID) error {
+	if s.net == nil {
+		return errNoNetwork
+	}
+	th, err := s.thread(tid)
+	if err != nil {
+		return err
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, p := range s.net.book.Peers(ctx, tid) {
+		if p.ID == s.net.self() {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.net.syncWith(ctx, th, p.ID); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+var errNoNetwork = errors.New("this node runs threads without a network")
