@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/kubo-threads/kubo-threads/threads"
 )
@@ -24,12 +25,23 @@ type Config struct {
 	// InlineBodySize is the largest sealed body kept inside its event block;
 	// larger bodies are stored as a block of their own (default 32 KiB).
 	InlineBodySize int `json:",omitempty"`
+	// AntiEntropyInterval is how often every thread is synced with every
+	// peer known for it, as a Go duration ("30s", the default).
+	AntiEntropyInterval string `json:",omitempty"`
+	// AddrTTL is how long an announced log address stays valid ("24h").
+	AddrTTL string `json:",omitempty"`
+	// AcceptFollowInvites makes this node follow (replicate and serve,
+	// without reading) threads whose follow invites are delivered to it.
+	AcceptFollowInvites bool `json:",omitempty"`
+
+	antiEntropy, addrTTL time.Duration
 }
 
 // parseConfig reads the plugin config Kubo hands over (decoded JSON, or nil).
 func parseConfig(raw any) (Config, error) {
 	def := threads.DefaultConfig()
-	cfg := Config{MaxBodySize: def.MaxBodySize, InlineBodySize: def.InlineBodySize}
+	cfg := Config{MaxBodySize: def.MaxBodySize, InlineBodySize: def.InlineBodySize,
+		antiEntropy: def.AntiEntropyInterval, addrTTL: def.AddrTTL}
 	if raw == nil {
 		return cfg, nil
 	}
@@ -48,9 +60,30 @@ func parseConfig(raw any) (Config, error) {
 	if cfg.InlineBodySize <= 0 || cfg.InlineBodySize > 512<<10 {
 		return cfg, fmt.Errorf("threads plugin config: InlineBodySize %d out of range (1 to 512 KiB)", cfg.InlineBodySize)
 	}
+	for _, d := range []struct {
+		name, text string
+		out        *time.Duration
+		min        time.Duration
+	}{
+		{"AntiEntropyInterval", cfg.AntiEntropyInterval, &cfg.antiEntropy, 100 * time.Millisecond},
+		{"AddrTTL", cfg.AddrTTL, &cfg.addrTTL, time.Minute},
+	} {
+		if d.text == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.text)
+		if err != nil || v < d.min {
+			return cfg, fmt.Errorf("threads plugin config: %s %q: want a duration of at least %s", d.name, d.text, d.min)
+		}
+		*d.out = v
+	}
 	return cfg, nil
 }
 
 func (c Config) engine() threads.Config {
-	return threads.Config{MaxBodySize: c.MaxBodySize, InlineBodySize: c.InlineBodySize}
+	return threads.Config{
+		MaxBodySize: c.MaxBodySize, InlineBodySize: c.InlineBodySize,
+		AntiEntropyInterval: c.antiEntropy, AddrTTL: c.addrTTL,
+		AcceptFollowInvites: c.AcceptFollowInvites,
+	}
 }

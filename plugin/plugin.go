@@ -89,6 +89,9 @@ func (p *threadsPlugin) Start(node *core.IpfsNode) error {
 		Blockstore: node.Blockstore,
 		Pinner:     node.Pinning,
 		GCLocker:   node.GCLocker,
+		Host:       node.PeerHost,
+		PubSub:     node.PubSub,
+		Identity:   node.PrivateKey,
 	}, p.cfg.engine())
 	if err != nil {
 		return fmt.Errorf("start threads: %w", err)
