@@ -51,6 +51,7 @@ type network struct {
 	topics   map[ipel.ThreadID]*topicSub
 	backoff  map[peer.ID]backoffState
 	syncing  map[syncKey]bool
+	pending  map[pendingKey]map[uint64]pendingEvent
 
 	stats netStats
 
@@ -116,6 +117,7 @@ func newNetwork(s *Service, h host.Host, ps *pubsub.PubSub, book *ipel.AddrBook)
 		s: s, host: h, ps: ps, book: book, ctx: ctx, cancel: cancel,
 		outboxes: map[peer.ID]*outbox{}, topics: map[ipel.ThreadID]*topicSub{},
 		backoff: map[peer.ID]backoffState{}, syncing: map[syncKey]bool{},
+		pending: map[pendingKey]map[uint64]pendingEvent{},
 	}
 	h.SetStreamHandler(ProtocolID, n.handleStream)
 	return n
@@ -291,11 +293,11 @@ func (n *network) receiveEvents(ctx context.Context, th *thread, from peer.ID, m
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrGap):
+		n.holdBack(th, evBlocks[res.Stored+res.Duplicates:], bodies)
 		n.syncSoon(th, from)
 	default:
 		log.Debugf("sync: events from %s: %s", from, err)
 	}
-	_ = res
 }
 
 // ingest stores events from a member, adding their log to the thread when it
@@ -317,6 +319,9 @@ func (n *network) ingest(ctx context.Context, th *thread, from peer.ID, evBlocks
 	n.stats.received.Add(uint64(res.Stored))
 	if err != nil && !errors.Is(err, ErrGap) {
 		n.stats.reject(rejectReason(err))
+	}
+	if res.Stored > 0 {
+		n.release(ctx, th)
 	}
 	return res, err
 }

@@ -14,7 +14,9 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/control"
 	"github.com/libp2p/go-libp2p/core/host"
+	p2pnet "github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -32,11 +34,45 @@ type nodeOpts struct {
 	noPubsub bool
 	follow   bool
 	interval time.Duration
+	gater    *blockGater
 }
+
+// blockGater refuses connections with the peers it lists.
+type blockGater struct {
+	mu      sync.Mutex
+	blocked map[peer.ID]bool
+}
+
+func (g *blockGater) block(p peer.ID) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.blocked == nil {
+		g.blocked = map[peer.ID]bool{}
+	}
+	g.blocked[p] = true
+}
+
+func (g *blockGater) allowed(p peer.ID) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return !g.blocked[p]
+}
+
+func (g *blockGater) InterceptPeerDial(p peer.ID) bool                 { return g.allowed(p) }
+func (g *blockGater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool { return g.allowed(p) }
+func (g *blockGater) InterceptAccept(p2pnet.ConnMultiaddrs) bool       { return true }
+func (g *blockGater) InterceptSecured(_ p2pnet.Direction, p peer.ID, _ p2pnet.ConnMultiaddrs) bool {
+	return g.allowed(p)
+}
+func (g *blockGater) InterceptUpgraded(p2pnet.Conn) (bool, control.DisconnectReason) { return true, 0 }
 
 func newTestNode(t *testing.T, o nodeOpts) *testNode {
 	t.Helper()
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay(), libp2p.NoListenAddrs, libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	opts := []libp2p.Option{libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay()}
+	if o.gater != nil {
+		opts = append(opts, libp2p.ConnectionGater(o.gater))
+	}
+	h, err := libp2p.New(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +356,13 @@ func (n *testNode) mustHead(t *testing.T, tid ipel.ThreadID) cid.Cid {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ti.Logs[0].Head
+	for _, l := range ti.Logs {
+		if l.Own {
+			return l.Head
+		}
+	}
+	t.Fatal("no own log")
+	return cid.Undef
 }
 
 func TestHostileInputIsRejected(t *testing.T) {
@@ -407,4 +449,113 @@ func indexOf(s, sub string) int {
 		}
 	}
 	return -1
+}
+
+func TestPubsubAloneDeliversWithoutDirectConnection(t *testing.T) {
+	ctx := context.Background()
+	ga, gc := &blockGater{}, &blockGater{}
+	a := newTestNode(t, nodeOpts{gater: ga, interval: time.Hour})
+	c := newTestNode(t, nodeOpts{gater: gc, interval: time.Hour})
+	ga.block(c.host.ID())
+	gc.block(a.host.ID())
+	// r is no member: a plain gossipsub router between a and c.
+	r, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	rps, err := pubsub.NewGossipSub(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*testNode{a, c} {
+		if err := r.Connect(ctx, peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ti, _ := a.CreateThread(ctx, ipel.VariantRaw)
+	tid := ti.ID
+	topic, err := rps.Join(topicName(tid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := topic.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Cancel()
+	var relayed sync.Map
+	go func() {
+		for {
+			m, err := sub.Next(ctx)
+			if err != nil {
+				return
+			}
+			relayed.Store(string(m.Data), true)
+		}
+	}()
+	// The invite travels out of band: a cannot reach c.
+	res, err := a.Invite(ctx, tid, c.host.ID(), codec.RoleRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Delivered {
+		t.Fatal("invite delivered through a blocked connection")
+	}
+	if _, err := c.Join(ctx, res.Invite); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until both members see the router in the topic's mesh.
+	eventually(t, 15*time.Second, "topic peers", func() (bool, string) {
+		a.net.mu.Lock()
+		at := a.net.topics[tid]
+		a.net.mu.Unlock()
+		c.net.mu.Lock()
+		ct := c.net.topics[tid]
+		c.net.mu.Unlock()
+		return at != nil && ct != nil && len(at.topic.ListPeers()) > 0 && len(ct.topic.ListPeers()) > 0, "no topic peers yet"
+	})
+	// Gossipsub drops what is published before its mesh forms (push and pull
+	// repair that when there is a direct path; here there is none), so wait
+	// until a message from a reaches the router, and one from the router
+	// reaches c.
+	a.net.mu.Lock()
+	at := a.net.topics[tid]
+	a.net.mu.Unlock()
+	ath, _ := a.thread(tid)
+	probe, _ := codec.EncodeMessage(&codec.Message{Type: codec.MsgPush, Thread: tid.Bytes(),
+		Auth: codec.ThreadAuth(ath.follow, tid.Bytes(), []byte(a.host.ID()), nil)})
+	eventually(t, 15*time.Second, "gossip path a -> router -> c", func() (bool, string) {
+		_ = at.topic.Publish(ctx, probe)
+		_ = topic.Publish(ctx, []byte("probe"))
+		_, fromA := relayed.Load(string(probe))
+		atC := c.NetStats().Rejected["malformed pubsub message"] > 0
+		return fromA && atC, fmt.Sprintf("router got a's probe: %v, c got the router's: %v", fromA, atC)
+	})
+	for i := 0; i < 20; i++ {
+		if _, err := a.Append(ctx, tid, fmt.Appendf(nil, "gossip %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 20*time.Second, "events through pubsub", func() (bool, string) {
+		_, total := fingerprint(c, tid)
+		return total == 20, fmt.Sprintf("%d events", total)
+	})
+	if a.host.Network().Connectedness(c.host.ID()) == p2pnet.Connected {
+		t.Fatal("a and c were connected directly")
+	}
+	recs, err := c.Events(ctx, tid, Query{})
+	if err != nil || len(recs) != 20 || string(recs[19].Body) != "gossip 19" {
+		t.Fatalf("c reads %d events: %v", len(recs), err)
+	}
+	// A non-member publishing on the topic is rejected by the validator.
+	forged, _ := codec.EncodeMessage(&codec.Message{Type: codec.MsgPush, Thread: tid.Bytes(), Auth: []byte("forged"), Events: [][]byte{[]byte("x")}})
+	before := c.NetStats().Rejected["not a member"]
+	if err := topic.Publish(ctx, forged); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "non-member publication rejected", func() (bool, string) {
+		n := c.NetStats().Rejected["not a member"]
+		return n > before, fmt.Sprintf("%d rejections", n)
+	})
 }
