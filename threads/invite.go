@@ -96,12 +96,13 @@ type storedInvite struct {
 func (n *network) receiveInvite(ctx context.Context, from peer.ID, m *codec.Message) (*codec.Message, error) {
 	inv, err := codec.OpenInvite(m.Invite, n.s.deps.Identity)
 	if err != nil {
-		n.stats.reject("bad invite")
+		n.stats.reject(from, "bad invite", err)
 		return nil, err
 	}
 	if string(inv.Inviter) != string(from) {
-		n.stats.reject("bad invite")
-		return nil, fmt.Errorf("%w: delivered by %s, made by another peer", codec.ErrBadInvite, from)
+		err := fmt.Errorf("%w: delivered by %s, made by another peer", codec.ErrBadInvite, from)
+		n.stats.reject(from, "bad invite", err)
+		return nil, err
 	}
 	tid, err := ipel.ThreadIDFromBytes(inv.Thread)
 	if err != nil {

@@ -79,13 +79,15 @@ type netStats struct {
 	pulled   atomic.Uint64
 }
 
-func (st *netStats) reject(reason string) {
+// reject counts and logs input refused from a peer.
+func (st *netStats) reject(from peer.ID, reason string, err error) {
 	st.mu.Lock()
-	defer st.mu.Unlock()
 	if st.rejected == nil {
 		st.rejected = map[string]uint64{}
 	}
 	st.rejected[reason]++
+	st.mu.Unlock()
+	log.Infow("rejected input", "reason", reason, "peer", from, "error", err)
 }
 
 // NetStats is a snapshot of the network counters.
@@ -204,8 +206,7 @@ func (n *network) handleStream(st p2pnet.Stream) {
 	from := st.Conn().RemotePeer()
 	m, err := codec.ReadMessage(bufio.NewReader(st))
 	if err != nil {
-		n.stats.reject("malformed message")
-		log.Debugf("sync: malformed message from %s: %s", from, err)
+		n.stats.reject(from, "malformed message", err)
 		_ = st.Reset()
 		return
 	}
@@ -226,16 +227,16 @@ var errNotMember = errors.New("not a member of the thread (bad thread proof)")
 func (n *network) member(m *codec.Message, from, to peer.ID) (*thread, error) {
 	tid, err := ipel.ThreadIDFromBytes(m.Thread)
 	if err != nil {
-		n.stats.reject("bad thread ID")
+		n.stats.reject(from, "bad thread ID", err)
 		return nil, err
 	}
 	th, err := n.s.thread(tid)
 	if err != nil {
-		n.stats.reject("unknown thread")
+		n.stats.reject(from, "unknown thread", err)
 		return nil, err
 	}
 	if !codec.CheckThreadAuth(th.follow, m.Auth, m.Thread, []byte(from), []byte(to)) {
-		n.stats.reject("not a member")
+		n.stats.reject(from, "not a member", errNotMember)
 		return nil, errNotMember
 	}
 	return th, nil
@@ -257,13 +258,14 @@ func (n *network) serve(ctx context.Context, from peer.ID, m *codec.Message) (*c
 	case codec.MsgHeads:
 		return &codec.Message{Type: codec.MsgHeads, Heads: th.heads()}, nil
 	case codec.MsgPull:
-		return n.servePull(ctx, th, m)
+		return n.servePull(ctx, th, from, m)
 	case codec.MsgAnnounce:
 		n.receiveAnnounce(ctx, th, from, m.Addrs)
 		return ok, nil
 	default:
-		n.stats.reject("unexpected message")
-		return nil, fmt.Errorf("unexpected message type %d", m.Type)
+		err := fmt.Errorf("unexpected message type %d", m.Type)
+		n.stats.reject(from, "unexpected message", err)
+		return nil, err
 	}
 }
 
@@ -286,7 +288,7 @@ func (n *network) receiveEvents(ctx context.Context, th *thread, from peer.ID, m
 	}
 	evBlocks, bodies, err := decodeBlocks(m)
 	if err != nil {
-		n.stats.reject("malformed event")
+		n.stats.reject(from, "malformed event", err)
 		return
 	}
 	res, err := n.ingest(ctx, th, from, evBlocks, bodies)
@@ -318,7 +320,7 @@ func (n *network) ingest(ctx context.Context, th *thread, from peer.ID, evBlocks
 	}
 	n.stats.received.Add(uint64(res.Stored))
 	if err != nil && !errors.Is(err, ErrGap) {
-		n.stats.reject(rejectReason(err))
+		n.stats.reject(from, rejectReason(err), err)
 	}
 	if res.Stored > 0 {
 		n.release(ctx, th)
@@ -395,10 +397,10 @@ var (
 )
 
 // servePull answers a pull with a batch of stored events.
-func (n *network) servePull(ctx context.Context, th *thread, m *codec.Message) (*codec.Message, error) {
+func (n *network) servePull(ctx context.Context, th *thread, from peer.ID, m *codec.Message) (*codec.Message, error) {
 	logID, err := ipel.LogIDFromBytes(m.Log)
 	if err != nil {
-		n.stats.reject("bad log ID")
+		n.stats.reject(from, "bad log ID", err)
 		return nil, err
 	}
 	th.mu.Lock()
@@ -411,12 +413,12 @@ func (n *network) servePull(ctx context.Context, th *thread, m *codec.Message) (
 	if st == nil {
 		return nil, fmt.Errorf("%w: %s", ErrLogNotFound, logID)
 	}
-	from := max(m.From, 1)
+	first := max(m.From, 1)
 	want := uint64(min(max(m.Max, 1), pullBatch))
-	to := min(head, from+want-1)
+	to := min(head, first+want-1)
 	out := &codec.Message{Type: codec.MsgEvents}
 	size := 0
-	for seq := from; seq <= to && size < maxBatchBytes; seq++ {
+	for seq := first; seq <= to && size < maxBatchBytes; seq++ {
 		ev, body, err := n.s.loadEvent(ctx, th, logID, seq)
 		if err != nil {
 			return nil, err

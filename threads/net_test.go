@@ -559,3 +559,84 @@ func TestPubsubAloneDeliversWithoutDirectConnection(t *testing.T) {
 		return n > before, fmt.Sprintf("%d rejections", n)
 	})
 }
+
+func TestNetworkEquivocationReplayAndGap(t *testing.T) {
+	ctx := context.Background()
+	a := newTestNode(t, nodeOpts{noPubsub: true, interval: time.Hour})
+	m := newTestNode(t, nodeOpts{noPubsub: true, interval: time.Hour})
+	connect(t, a, m)
+	ti, _ := a.CreateThread(ctx, ipel.VariantRaw)
+	tid := ti.ID
+	invite(t, a, m, tid, codec.RoleWrite)
+	mth, _ := m.thread(tid)
+	mlog := mth.own.id
+	seqAt := func(n *testNode, l ipel.LogID) uint64 {
+		th, err := n.thread(tid)
+		if err != nil {
+			return 0
+		}
+		th.mu.Lock()
+		defer th.mu.Unlock()
+		if st := th.logs[l]; st != nil {
+			return st.seq
+		}
+		return 0
+	}
+	first, err := m.Append(ctx, tid, []byte("m1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "a gets m's first event", func() (bool, string) {
+		return seqAt(a, mlog) == 1, fmt.Sprintf("seq %d", seqAt(a, mlog))
+	})
+	push := func(evs ...blocks.Block) {
+		t.Helper()
+		msg := &codec.Message{Type: codec.MsgPush, Thread: tid.Bytes(), Auth: m.net.auth(mth, a.host.ID())}
+		for _, b := range evs {
+			msg.Events = append(msg.Events, b.RawData())
+		}
+		if _, err := m.net.request(ctx, a.host.ID(), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Replay: the same event again changes nothing.
+	blk, _ := m.rig.blocks.Get(ctx, first.Cid)
+	push(blk)
+	if got := seqAt(a, mlog); got != 1 {
+		t.Fatalf("replay moved the head to %d", got)
+	}
+	// Equivocation: m signs a second, different event at seq 1.
+	conflict := forge(t, mth, mth.own, 1, cid.Undef, "m1 again")
+	push(conflict.Block)
+	eqs, err := a.Equivocations(ctx, tid)
+	if err != nil || len(eqs) != 1 || !eqs[0].Cid.Equals(conflict.Cid()) || eqs[0].Log != mlog {
+		t.Fatalf("equivocation not recorded: %+v %v", eqs, err)
+	}
+	if a.NetStats().Rejected["equivocation"] != 1 {
+		t.Fatalf("rejections %v", a.NetStats().Rejected)
+	}
+	recs, _ := a.Events(ctx, tid, Query{Log: mlog})
+	if len(recs) != 1 || string(recs[0].Body) != "m1" {
+		t.Fatalf("first event not kept: %+v", recs)
+	}
+	// A gap: m's pushes are lost, then only its newest event arrives; a
+	// pulls the missing range from m.
+	m.net.dropPush = func() bool { return true }
+	var last EventRef
+	for i := 2; i <= 6; i++ {
+		if last, err = m.Append(ctx, tid, fmt.Appendf(nil, "m%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := seqAt(a, mlog); got != 1 {
+		t.Fatalf("dropped pushes arrived: seq %d", got)
+	}
+	lastBlk, _ := m.rig.blocks.Get(ctx, last.Cid)
+	push(lastBlk)
+	eventually(t, 10*time.Second, "gap filled by a pull", func() (bool, string) {
+		return seqAt(a, mlog) == 6, fmt.Sprintf("seq %d", seqAt(a, mlog))
+	})
+	if a.NetStats().Pulled < 4 {
+		t.Fatalf("the gap was not pulled: %+v", a.NetStats())
+	}
+}

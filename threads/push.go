@@ -2,6 +2,7 @@ package threads
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	blocks "github.com/ipfs/go-block-format"
@@ -170,8 +171,11 @@ func (n *network) subscribe(th *thread) {
 	name := topicName(th.id)
 	err := n.ps.RegisterTopicValidator(name, func(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 		m, err := codec.DecodeMessage(msg.Data)
-		if err != nil || m.Type != codec.MsgPush {
-			n.stats.reject("malformed pubsub message")
+		if err == nil && m.Type != codec.MsgPush {
+			err = fmt.Errorf("unexpected message type %d", m.Type)
+		}
+		if err != nil {
+			n.stats.reject(msg.GetFrom(), "malformed pubsub message", err)
 			return pubsub.ValidationReject
 		}
 		if _, err := n.member(m, msg.GetFrom(), ""); err != nil {

@@ -85,7 +85,7 @@ func (n *network) syncWith(ctx context.Context, th *thread, p peer.ID) error {
 	for _, h := range resp.Heads {
 		logID, err := ipel.LogIDFromBytes(h.Log)
 		if err != nil {
-			n.stats.reject("bad log ID")
+			n.stats.reject(p, "bad log ID", err)
 			continue
 		}
 		if err := n.pullLog(ctx, th, p, logID, h.Seq); err != nil {
@@ -120,7 +120,7 @@ func (n *network) pullLog(ctx context.Context, th *thread, p peer.ID, logID ipel
 		}
 		evBlocks, bodies, err := decodeBlocks(resp)
 		if err != nil {
-			n.stats.reject("malformed event")
+			n.stats.reject(p, "malformed event", err)
 			return err
 		}
 		res, err := n.ingest(ctx, th, p, evBlocks, bodies)
@@ -178,7 +178,7 @@ func (n *network) receiveAnnounce(ctx context.Context, th *thread, from peer.ID,
 	for _, e := range entries {
 		logID, err := ipel.LogIDFromBytes(e.Log)
 		if err != nil {
-			n.stats.reject("bad log ID")
+			n.stats.reject(from, "bad log ID", err)
 			continue
 		}
 		if err := n.s.addLog(ctx, th, logID); err != nil {
