@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -382,7 +384,7 @@ func TestHostileInputIsRejected(t *testing.T) {
 		{Type: codec.MsgPull, Thread: tid.Bytes(), Log: []byte(th.own.id), From: 1, Max: 10},
 		{Type: codec.MsgPush, Thread: tid.Bytes()},
 	} {
-		if _, err := m.net.request(ctx, a.host.ID(), msg); err == nil || !errors.Is(err, err) || !containsStr(err.Error(), "not a member") {
+		if _, err := m.net.request(ctx, a.host.ID(), msg); err == nil || !strings.Contains(err.Error(), "not a member") {
 			t.Fatalf("non-member %d: %v", msg.Type, err)
 		}
 	}
@@ -435,20 +437,6 @@ func TestHostileInputIsRejected(t *testing.T) {
 	if _, err := m.Join(ctx, res.Invite); !errors.Is(err, codec.ErrBadInvite) {
 		t.Fatalf("foreign invite: %v", err)
 	}
-	_ = blocks.NewBlock
-}
-
-func containsStr(s, sub string) bool {
-	return len(s) >= len(sub) && (s == sub || len(sub) == 0 || indexOf(s, sub) >= 0)
-}
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 func TestPubsubAloneDeliversWithoutDirectConnection(t *testing.T) {
@@ -639,4 +627,37 @@ func TestNetworkEquivocationReplayAndGap(t *testing.T) {
 	if a.NetStats().Pulled < 4 {
 		t.Fatalf("the gap was not pulled: %+v", a.NetStats())
 	}
+}
+
+func TestNetworkedCloseLeavesNoGoroutines(t *testing.T) {
+	ctx := context.Background()
+	a, b := newTestNode(t, nodeOpts{interval: 50 * time.Millisecond}), newTestNode(t, nodeOpts{interval: 50 * time.Millisecond})
+	connect(t, a, b)
+	ti, _ := a.CreateThread(ctx, ipel.VariantRaw)
+	invite(t, a, b, ti.ID, codec.RoleWrite)
+	listening := make(chan error, 1)
+	go func() { listening <- b.Listen(ctx, ti.ID, 0, func(Record) error { return nil }) }()
+	for i := 0; i < 100; i++ {
+		if _, err := a.Append(ctx, ti.ID, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, "sync", func() (bool, string) { return converged([]*testNode{a, b}, ti.ID, 100) })
+	_ = a.Close()
+	_ = b.Close()
+	if err := <-listening; !errors.Is(err, ErrClosed) {
+		t.Fatalf("listen: %v", err)
+	}
+	// Nothing of the engine runs after Close (libp2p's own goroutines end
+	// with the hosts, which the test closes later).
+	eventually(t, 5*time.Second, "engine goroutines gone", func() (bool, string) {
+		buf := make([]byte, 1<<22)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		for _, g := range strings.Split(stacks, "\n\n") {
+			if strings.Contains(g, "kubo-threads/threads.") && !strings.Contains(g, "TestNetworkedCloseLeavesNoGoroutines") && !strings.Contains(g, "testing.tRunner") {
+				return false, g
+			}
+		}
+		return true, ""
+	})
 }
