@@ -122,14 +122,15 @@ func eventOutput(r threads.Record) *EventOutput {
 }
 
 // eventTextEncoder prints one line an event: log, seq, CID, time, body. A
-// body that is not printable UTF-8 on one line is quoted.
+// body that is not printable UTF-8 on one line, or that starts with a quote,
+// is quoted.
 var eventTextEncoder = cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *EventOutput) error {
 	_, err := fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", out.Log, out.Seq, out.Cid, out.Time.Format(time.RFC3339Nano), printable(out.Body))
 	return err
 })
 
 func printable(b []byte) string {
-	if !utf8.Valid(b) {
+	if !utf8.Valid(b) || bytes.HasPrefix(b, []byte{'"'}) {
 		return strconv.Quote(string(b))
 	}
 	for _, r := range string(b) {

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"time"
 
+	"github.com/kubo-threads/kubo-threads/codec"
 	"github.com/kubo-threads/kubo-threads/threads"
 )
 
@@ -20,7 +22,8 @@ import (
 // Disabled is Kubo's own switch: a disabled plugin is not loaded, and the
 // threads commands say so.
 type Config struct {
-	// MaxBodySize is the largest event body accepted, in bytes (default 1 MiB).
+	// MaxBodySize is the largest event body accepted, in bytes (default 1 MiB,
+	// at most MaxBodySizeLimit, just under 2 MiB).
 	MaxBodySize int `json:",omitempty"`
 	// InlineBodySize is the largest sealed body kept inside its event block;
 	// larger bodies are stored as a block of their own (default 32 KiB).
@@ -37,6 +40,10 @@ type Config struct {
 	antiEntropy, addrTTL time.Duration
 }
 
+// MaxBodySizeLimit is the largest MaxBodySize: a sealed body is one block of
+// at most codec.MaxBlockSize bytes.
+const MaxBodySizeLimit = codec.MaxBlockSize - 64
+
 // parseConfig reads the plugin config Kubo hands over (decoded JSON, or nil).
 func parseConfig(raw any) (Config, error) {
 	def := threads.DefaultConfig()
@@ -49,13 +56,25 @@ func parseConfig(raw any) (Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("threads plugin config: %w", err)
 	}
+	// encoding/json matches field names without regard to case; a config
+	// must spell them exactly.
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return cfg, fmt.Errorf("threads plugin config (Plugins.Plugins.threads.Config): %w", err)
+	}
+	known := reflect.TypeOf(cfg)
+	for name := range fields {
+		if f, ok := known.FieldByName(name); !ok || !f.IsExported() {
+			return cfg, fmt.Errorf("threads plugin config (Plugins.Plugins.threads.Config): unknown field %q", name)
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&cfg); err != nil {
 		return cfg, fmt.Errorf("threads plugin config (Plugins.Plugins.threads.Config): %w", err)
 	}
-	if cfg.MaxBodySize <= 0 || cfg.MaxBodySize > 16<<20 {
-		return cfg, fmt.Errorf("threads plugin config: MaxBodySize %d out of range (1 to 16 MiB)", cfg.MaxBodySize)
+	if cfg.MaxBodySize <= 0 || cfg.MaxBodySize > MaxBodySizeLimit {
+		return cfg, fmt.Errorf("threads plugin config: MaxBodySize %d out of range (1 to %d bytes: a sealed body must fit one block)", cfg.MaxBodySize, MaxBodySizeLimit)
 	}
 	if cfg.InlineBodySize <= 0 || cfg.InlineBodySize > 512<<10 {
 		return cfg, fmt.Errorf("threads plugin config: InlineBodySize %d out of range (1 to 512 KiB)", cfg.InlineBodySize)

@@ -58,6 +58,7 @@ func (*codecPlugin) Register(reg multicodec.Registry) error {
 type threadsPlugin struct {
 	mu      sync.Mutex
 	cfg     Config
+	cfgErr  error // a bad config stops the daemon, not every ipfs command
 	running *commands.Backend
 }
 
@@ -67,14 +68,12 @@ func (*threadsPlugin) Name() string    { return commands.PluginName }
 func (*threadsPlugin) Version() string { return Version }
 
 // Init reads the config. It runs in every ipfs process, so it does nothing
-// else.
+// else, and a bad config does not fail it: that would break every ipfs
+// command, including the 'ipfs config' that mends it. Start refuses it.
 func (p *threadsPlugin) Init(env *kuboplugin.Environment) error {
 	cfg, err := parseConfig(env.Config)
-	if err != nil {
-		return err
-	}
 	p.mu.Lock()
-	p.cfg = cfg
+	p.cfg, p.cfgErr = cfg, err
 	p.mu.Unlock()
 	return nil
 }
@@ -83,6 +82,9 @@ func (p *threadsPlugin) Init(env *kuboplugin.Environment) error {
 func (p *threadsPlugin) Start(node *core.IpfsNode) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.cfgErr != nil {
+		return p.cfgErr
+	}
 	store := namespace.Wrap(node.Repo.Datastore(), ds.NewKey(datastoreNamespace))
 	svc, err := threads.New(context.Background(), threads.Deps{
 		Datastore:  store,

@@ -163,6 +163,8 @@ func New(ctx context.Context, deps Deps, cfg Config) (*Service, error) {
 	if cfg.MaxBodySize <= 0 {
 		cfg.MaxBodySize = def.MaxBodySize
 	}
+	// A sealed body is one block.
+	cfg.MaxBodySize = min(cfg.MaxBodySize, codec.MaxBlockSize-codec.Overhead())
 	if cfg.InlineBodySize <= 0 {
 		cfg.InlineBodySize = def.InlineBodySize
 	}

@@ -1,0 +1,44 @@
+package plugin
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	kuboplugin "github.com/ipfs/kubo/plugin"
+)
+
+func TestParseConfig(t *testing.T) {
+	cfg, err := parseConfig(nil)
+	if err != nil || cfg.MaxBodySize != 1<<20 || cfg.antiEntropy != 30*time.Second {
+		t.Fatalf("defaults: %+v %v", cfg, err)
+	}
+	cfg, err = parseConfig(map[string]any{"MaxBodySize": 100.0, "AntiEntropyInterval": "2s", "AcceptFollowInvites": true})
+	if err != nil || cfg.MaxBodySize != 100 || cfg.antiEntropy != 2*time.Second || !cfg.engine().AcceptFollowInvites {
+		t.Fatalf("set: %+v %v", cfg, err)
+	}
+	for name, raw := range map[string]map[string]any{
+		"unknown field":    {"Nope": 1.0},
+		"wrong case":       {"MaxBodysize": 10.0},
+		"zero body":        {"MaxBodySize": 0.0},
+		"body over block":  {"MaxBodySize": float64(MaxBodySizeLimit + 1)},
+		"bad duration":     {"AntiEntropyInterval": "soon"},
+		"too short":        {"AntiEntropyInterval": "1ms"},
+		"ttl under minute": {"AddrTTL": "5s"},
+		"wrong type":       {"MaxBodySize": "big"},
+	} {
+		if _, err := parseConfig(raw); err == nil || !strings.Contains(err.Error(), "threads plugin config") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestBadConfigFailsOnlyTheDaemon(t *testing.T) {
+	p := &threadsPlugin{}
+	if err := p.Init(&kuboplugin.Environment{Config: map[string]any{"MaxBodySize": 0.0}}); err != nil {
+		t.Fatalf("Init failed, which breaks every ipfs command: %v", err)
+	}
+	if err := p.Start(nil); err == nil || !strings.Contains(err.Error(), "MaxBodySize") {
+		t.Fatalf("Start accepted a bad config: %v", err)
+	}
+}
