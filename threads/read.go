@@ -200,6 +200,18 @@ func (s *Service) Event(ctx context.Context, tid ipel.ThreadID, c cid.Cid) (Reco
 // ctx ends, fn fails, or the thread is removed. It reads from the store, so
 // a slow fn misses nothing.
 func (s *Service) Listen(ctx context.Context, tid ipel.ThreadID, since uint64, fn func(Record) error) error {
+	return s.ListenFrom(ctx, tid, Cursor{Since: since}, fn)
+}
+
+// Cursor says where a listener starts: after seq Logs[log] in the logs it
+// names, after Since in the others.
+type Cursor struct {
+	Since uint64
+	Logs  map[ipel.LogID]uint64
+}
+
+// ListenFrom is Listen with a cursor per log.
+func (s *Service) ListenFrom(ctx context.Context, tid ipel.ThreadID, from Cursor, fn func(Record) error) error {
 	th, err := s.thread(tid)
 	if err != nil {
 		return err
@@ -207,7 +219,10 @@ func (s *Service) Listen(ctx context.Context, tid ipel.ThreadID, since uint64, f
 	if th.read == nil {
 		return fmt.Errorf("listen %s: %w", tid, ErrNoReadKey)
 	}
-	cursors := map[ipel.LogID]uint64{}
+	cursors := make(map[ipel.LogID]uint64, len(from.Logs))
+	for id, seq := range from.Logs {
+		cursors[id] = seq
+	}
 	const chunk = 256
 	for {
 		th.mu.Lock()
@@ -233,7 +248,7 @@ func (s *Service) Listen(ctx context.Context, tid ipel.ThreadID, since uint64, f
 		for _, id := range ids {
 			cur, ok := cursors[id]
 			if !ok {
-				cur = since
+				cur = from.Since
 			}
 			for cur < heads[id] {
 				to := min(heads[id], cur+chunk)
