@@ -50,7 +50,6 @@ var (
 // Kubo's pinner implements it.
 type Pinner interface {
 	PinWithMode(ctx context.Context, c cid.Cid, mode pin.Mode, name string) error
-	Update(ctx context.Context, from, to cid.Cid, unpin bool) error
 	Unpin(ctx context.Context, c cid.Cid, recursive bool) error
 	IsPinnedWithType(ctx context.Context, c cid.Cid, mode pin.Mode) (string, bool, error)
 }
@@ -504,29 +503,31 @@ func pinName(tid ipel.ThreadID, log ipel.LogID) string {
 	return "threads/" + tid.String() + "/" + log.String()
 }
 
-// repin moves a log's pin to head. It does not write the log record: the
-// next commit records the new pin, and until then a restart finds the pin
-// one step behind and moves it again, which is harmless.
+// repin moves a log's pin to head: it pins the new head recursively
+// (without fetching: the blocks are local) and unpins the old one. It does
+// not use the pinner's Update, which walks both chains to their start and so
+// costs as much as the whole log. It does not write the log record: the next
+// commit records the new pin, and until then a restart finds the pin one
+// step behind and moves it again, which is harmless.
 func (s *Service) repin(ctx context.Context, th *thread, st *logState, head cid.Cid) error {
-	var err error
-	if st.pinned.Defined() {
-		err = s.deps.Pinner.Update(ctx, st.pinned, head, true)
+	th.mu.Lock()
+	old := st.pinned
+	th.mu.Unlock()
+	if old.Equals(head) {
+		return nil
 	}
-	if !st.pinned.Defined() || err != nil {
-		// No earlier pin, a pin that moved already, or one removed by hand.
-		_, pinned, perr := s.deps.Pinner.IsPinnedWithType(ctx, head, pin.Recursive)
-		if perr != nil {
-			return fmt.Errorf("pin %s: %w", head, perr)
+	_, pinned, err := s.deps.Pinner.IsPinnedWithType(ctx, head, pin.Recursive)
+	if err != nil {
+		return fmt.Errorf("pin %s: %w", head, err)
+	}
+	if !pinned {
+		if err := s.deps.Pinner.PinWithMode(ctx, head, pin.Recursive, pinName(th.id, st.id)); err != nil {
+			return fmt.Errorf("pin %s: %w", head, err)
 		}
-		if !pinned {
-			if err := s.deps.Pinner.PinWithMode(ctx, head, pin.Recursive, pinName(th.id, st.id)); err != nil {
-				return fmt.Errorf("pin %s: %w", head, err)
-			}
-		}
-		if st.pinned.Defined() && !st.pinned.Equals(head) {
-			if err := s.deps.Pinner.Unpin(ctx, st.pinned, true); err != nil && !errors.Is(err, pin.ErrNotPinned) {
-				log.Warnf("thread %s: unpin %s: %s", th.id, st.pinned, err)
-			}
+	}
+	if old.Defined() {
+		if err := s.deps.Pinner.Unpin(ctx, old, true); err != nil && !errors.Is(err, pin.ErrNotPinned) {
+			log.Warnf("thread %s: unpin %s: %s", th.id, old, err)
 		}
 	}
 	th.mu.Lock()

@@ -1,0 +1,290 @@
+package views
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	ds "github.com/ipfs/go-datastore"
+	dsq "github.com/ipfs/go-datastore/query"
+	logging "github.com/ipfs/go-log/v2"
+
+	"github.com/kubo-threads/kubo-threads/ipel"
+	"github.com/kubo-threads/kubo-threads/threads"
+)
+
+var log = logging.Logger("threads/views")
+
+// Manager keeps the views of every thread it is asked to up to date, one
+// runner per thread following the thread's events.
+type Manager struct {
+	s     *threads.Service
+	store ds.Batching
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	runners map[ipel.ThreadID]*runner
+}
+
+// runner applies one thread's events.
+type runner struct {
+	tid    ipel.ThreadID
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu      sync.Mutex
+	applied map[ipel.LogID]uint64
+	moved   chan struct{} // closed and replaced when applied moves
+	err     error         // why the runner stopped, if it did
+}
+
+// NewManager makes a manager keeping views in store (a namespace of their
+// own). Close stops it.
+func NewManager(s *threads.Service, store ds.Batching) *Manager {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Manager{s: s, store: store, ctx: ctx, cancel: cancel, runners: map[ipel.ThreadID]*runner{}}
+}
+
+// Close stops every runner.
+func (m *Manager) Close() error {
+	m.cancel()
+	m.wg.Wait()
+	return nil
+}
+
+// Ensure starts keeping a thread's views if it is not already; threads
+// without the read key have no views.
+func (m *Manager) Ensure(tid ipel.ThreadID) error {
+	ti, err := m.s.Info(tid)
+	if err != nil {
+		return err
+	}
+	if !ti.HasReadKey {
+		return fmt.Errorf("views of %s: %w", tid, threads.ErrNoReadKey)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r := m.runners[tid]; r != nil {
+		select {
+		case <-r.done:
+		default:
+			return nil
+		}
+	}
+	if m.ctx.Err() != nil {
+		return threads.ErrClosed
+	}
+	r, err := m.startRunner(tid)
+	if err != nil {
+		return err
+	}
+	m.runners[tid] = r
+	return nil
+}
+
+// EnsureAll keeps the views of every thread whose read key this node holds.
+func (m *Manager) EnsureAll() error {
+	ths, err := m.s.Threads()
+	if err != nil {
+		return err
+	}
+	for _, ti := range ths {
+		if ti.HasReadKey {
+			if err := m.Ensure(ti.ID); err != nil && !errors.Is(err, threads.ErrThreadNotFound) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (m *Manager) loadCursors(tid ipel.ThreadID) (map[ipel.LogID]uint64, error) {
+	res, err := m.store.Query(m.ctx, dsq.Query{Prefix: threadPrefix(tid) + "/cursor/"})
+	if err != nil {
+		return nil, err
+	}
+	entries, err := res.Rest()
+	if err != nil {
+		return nil, err
+	}
+	out := map[ipel.LogID]uint64{}
+	for _, e := range entries {
+		id, err := ipel.ParseLogID(ds.NewKey(e.Key).BaseNamespace())
+		if err != nil || len(e.Value) != 8 {
+			return nil, fmt.Errorf("view cursor %s: corrupt", e.Key)
+		}
+		out[id] = binary.BigEndian.Uint64(e.Value)
+	}
+	return out, nil
+}
+
+func (m *Manager) startRunner(tid ipel.ThreadID) (*runner, error) {
+	cursors, err := m.loadCursors(tid)
+	if err != nil {
+		return nil, fmt.Errorf("views of %s: %w", tid, err)
+	}
+	ctx, cancel := context.WithCancel(m.ctx)
+	r := &runner{tid: tid, cancel: cancel, done: make(chan struct{}), applied: cursors, moved: make(chan struct{})}
+	for id, seq := range cursors {
+		r.applied[id] = seq
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer close(r.done)
+		err := m.s.ListenFrom(ctx, tid, threads.Cursor{Logs: copyCursors(cursors)}, func(rec threads.Record) error {
+			return m.apply(ctx, r, rec)
+		})
+		r.mu.Lock()
+		r.err = err
+		close(r.moved)
+		r.moved = make(chan struct{})
+		r.mu.Unlock()
+		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, threads.ErrClosed) && !errors.Is(err, threads.ErrThreadNotFound) {
+			log.Errorf("views of %s stopped: %s", tid, err)
+		}
+	}()
+	return r, nil
+}
+
+func copyCursors(c map[ipel.LogID]uint64) map[ipel.LogID]uint64 {
+	out := make(map[ipel.LogID]uint64, len(c))
+	for k, v := range c {
+		out[k] = v
+	}
+	return out
+}
+
+// apply folds one event into the views, state and cursor in one batch.
+func (m *Manager) apply(ctx context.Context, r *runner, rec threads.Record) error {
+	b, err := m.store.Batch(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := applyRecord(ctx, m.store, b, rec); err != nil {
+		return fmt.Errorf("apply %s: %w", rec.Cid, err)
+	}
+	if err := b.Commit(ctx); err != nil {
+		return fmt.Errorf("apply %s: %w", rec.Cid, err)
+	}
+	r.mu.Lock()
+	r.applied[rec.Log] = rec.Seq
+	close(r.moved)
+	r.moved = make(chan struct{})
+	r.mu.Unlock()
+	return nil
+}
+
+// WaitApplied waits until the views of a thread include the event at (log,
+// seq).
+func (m *Manager) WaitApplied(ctx context.Context, tid ipel.ThreadID, logID ipel.LogID, seq uint64) error {
+	if err := m.Ensure(tid); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	r := m.runners[tid]
+	m.mu.Unlock()
+	for {
+		r.mu.Lock()
+		applied, moved, rerr := r.applied[logID], r.moved, r.err
+		r.mu.Unlock()
+		if applied >= seq {
+			return nil
+		}
+		if rerr != nil {
+			return fmt.Errorf("views of %s: %w", tid, rerr)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-moved:
+		}
+	}
+}
+
+// CatchUp waits until the views of a thread include every event the node
+// holds now.
+func (m *Manager) CatchUp(ctx context.Context, tid ipel.ThreadID) error {
+	ti, err := m.s.Info(tid)
+	if err != nil {
+		return err
+	}
+	for _, l := range ti.Logs {
+		if err := m.WaitApplied(ctx, tid, l.ID, l.Seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Rebuild drops a thread's views and recomputes them from its logs.
+func (m *Manager) Rebuild(ctx context.Context, tid ipel.ThreadID) error {
+	if _, err := m.s.Info(tid); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	r := m.runners[tid]
+	delete(m.runners, tid)
+	m.mu.Unlock()
+	if r != nil {
+		r.cancel()
+		<-r.done
+	}
+	if err := m.Drop(ctx, tid); err != nil {
+		return err
+	}
+	if err := m.Ensure(tid); err != nil {
+		return err
+	}
+	return m.CatchUp(ctx, tid)
+}
+
+// Drop deletes a thread's views (after the thread is removed, or before a
+// rebuild).
+func (m *Manager) Drop(ctx context.Context, tid ipel.ThreadID) error {
+	prefix := threadPrefix(tid) + "/"
+	res, err := m.store.Query(ctx, dsq.Query{Prefix: prefix, KeysOnly: true})
+	if err != nil {
+		return err
+	}
+	entries, err := res.Rest()
+	if err != nil {
+		return err
+	}
+	b, err := m.store.Batch(ctx)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Key, prefix) {
+			continue
+		}
+		if err := b.Delete(ctx, ds.NewKey(e.Key)); err != nil {
+			return err
+		}
+	}
+	return b.Commit(ctx)
+}
+
+// Write appends view operations as one event and waits until this node's
+// views include it.
+func (m *Manager) Write(ctx context.Context, tid ipel.ThreadID, ops Ops) (threads.EventRef, error) {
+	if err := m.Ensure(tid); err != nil {
+		return threads.EventRef{}, err
+	}
+	body, err := EncodeOps(ops)
+	if err != nil {
+		return threads.EventRef{}, err
+	}
+	ref, err := m.s.Append(ctx, tid, body)
+	if err != nil {
+		return threads.EventRef{}, err
+	}
+	return ref, m.WaitApplied(ctx, tid, ref.Log, ref.Seq)
+}
