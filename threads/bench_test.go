@@ -124,35 +124,28 @@ func (c *countingDS) Sync(ctx context.Context, k ds.Key) error {
 	return c.Batching.Sync(ctx, k)
 }
 
-// timedPinner counts pin moves and the time they take. With pinUnpin set it
-// moves a pin the cheap way, PinWithMode of the new head (which does not walk
-// the DAG) then Unpin of the old, in place of Pinner.Update (which walks
-// both logs, see BenchmarkPinMove): it shows what the engine would gain.
+// timedPinner counts pin moves (a PinWithMode of the new head and the Unpin
+// of the old) and the time they take.
 type timedPinner struct {
 	Pinner
-	pinUnpin bool
-	updates  atomic.Int64
-	nanos    atomic.Int64
+	updates atomic.Int64
+	nanos   atomic.Int64
 }
 
-func (p *timedPinner) Update(ctx context.Context, from, to cid.Cid, unpin bool) error {
+func (p *timedPinner) PinWithMode(ctx context.Context, c cid.Cid, mode pin.Mode, name string) error {
 	t0 := time.Now()
-	var err error
-	if p.pinUnpin {
-		if err = p.Pinner.PinWithMode(ctx, to, pin.Recursive, "threads"); err == nil && unpin {
-			err = p.Pinner.Unpin(ctx, from, true)
-		}
-	} else {
-		err = p.Pinner.Update(ctx, from, to, unpin)
-	}
+	err := p.Pinner.PinWithMode(ctx, c, mode, name)
 	p.updates.Add(1)
 	p.nanos.Add(int64(time.Since(t0)))
 	return err
 }
 
-// pinModes are the ways the append benchmarks move pins: "update" is the
-// engine as it is; "pinunpin" projects the cheaper move.
-var pinModes = []string{"update", "pinunpin"}
+func (p *timedPinner) Unpin(ctx context.Context, c cid.Cid, recursive bool) error {
+	t0 := time.Now()
+	err := p.Pinner.Unpin(ctx, c, recursive)
+	p.nanos.Add(int64(time.Since(t0)))
+	return err
+}
 
 // benchNode is a node's stores and engine.
 type benchNode struct {
@@ -164,7 +157,7 @@ type benchNode struct {
 	closed bool
 }
 
-func openBenchNode(tb testing.TB, kind benchStore, pinMode string) *benchNode {
+func openBenchNode(tb testing.TB, kind benchStore) *benchNode {
 	tb.Helper()
 	ctx := context.Background()
 	root := kind.open(tb, tb.TempDir())
@@ -187,7 +180,7 @@ func openBenchNode(tb testing.TB, kind benchStore, pinMode string) *benchNode {
 		tb.Fatal(err)
 	}
 	n := &benchNode{root: root, dstore: &countingDS{Batching: namespace.Wrap(root, ds.NewKey("/threads"))}, pinner: p}
-	n.timed = &timedPinner{Pinner: p, pinUnpin: pinMode == "pinunpin"}
+	n.timed = &timedPinner{Pinner: p}
 	n.svc, err = New(ctx, Deps{Datastore: n.dstore, Blockstore: bs, Pinner: n.timed, GCLocker: locker}, Config{})
 	if err != nil {
 		tb.Fatal(err)
@@ -258,17 +251,13 @@ func (n *benchNode) resetCounters() {
 // bodies.
 func BenchmarkAppendSerial(b *testing.B) {
 	for _, kind := range benchStores {
-		for _, pm := range pinModes {
-			b.Run(kind.name+"/pin="+pm, func(b *testing.B) {
-				benchAppendSerial(b, kind, pm)
-			})
-		}
+		b.Run(kind.name, func(b *testing.B) { benchAppendSerial(b, kind) })
 	}
 }
 
-func benchAppendSerial(b *testing.B, kind benchStore, pinMode string) {
+func benchAppendSerial(b *testing.B, kind benchStore) {
 	ctx := context.Background()
-	n := openBenchNode(b, kind, pinMode)
+	n := openBenchNode(b, kind)
 	tid := mustCreate(b, n.svc)
 	body := benchBody()
 	n.resetCounters()
@@ -293,18 +282,16 @@ const appenders = 64
 func BenchmarkAppendConcurrent(b *testing.B) {
 	for _, kind := range benchStores {
 		for _, nthreads := range []int{1, 8} {
-			for _, pm := range pinModes {
-				b.Run(fmt.Sprintf("%s/threads=%d/pin=%s", kind.name, nthreads, pm), func(b *testing.B) {
-					benchAppendConcurrent(b, kind, nthreads, pm)
-				})
-			}
+			b.Run(fmt.Sprintf("%s/threads=%d", kind.name, nthreads), func(b *testing.B) {
+				benchAppendConcurrent(b, kind, nthreads)
+			})
 		}
 	}
 }
 
-func benchAppendConcurrent(b *testing.B, kind benchStore, nthreads int, pinMode string) {
+func benchAppendConcurrent(b *testing.B, kind benchStore, nthreads int) {
 	ctx := context.Background()
-	n := openBenchNode(b, kind, pinMode)
+	n := openBenchNode(b, kind)
 	tids := make([]ipel.ThreadID, nthreads)
 	for i := range tids {
 		tids[i] = mustCreate(b, n.svc)
@@ -365,9 +352,9 @@ func BenchmarkReadLog(b *testing.B) {
 	for _, kind := range benchStores {
 		b.Run(kind.name, func(b *testing.B) {
 			ctx := context.Background()
-			// Fill with the cheap pin moves, and let the pin catch up so no
+			// Let the pin catch up so no
 			// pin move runs while the log is read.
-			n := openBenchNode(b, kind, "pinunpin")
+			n := openBenchNode(b, kind)
 			tid := mustCreate(b, n.svc)
 			fillLog(b, n.svc, tid, readLogSize)
 			n.svc.pins.flush(ctx)
@@ -388,9 +375,10 @@ func BenchmarkReadLog(b *testing.B) {
 }
 
 // BenchmarkPinMove measures moving a log's recursive pin one event forward
-// or back, on logs of several lengths, the way the engine does it
-// (Pinner.Update, which diffs the old and new DAGs) and the way it could
-// (PinWithMode of the new head without fetching, then Unpin of the old).
+// or back, on logs of several lengths, with the pinner's Update (which
+// diffs the old and new DAGs down to their roots: its cost grows with the
+// log) and the way the engine does it (PinWithMode of the new head without
+// fetching, then Unpin of the old).
 func BenchmarkPinMove(b *testing.B) {
 	for _, kind := range benchStores {
 		if kind.name == "flatfs-nosync-levelds" {
@@ -400,8 +388,8 @@ func BenchmarkPinMove(b *testing.B) {
 			for _, method := range []string{"update", "pin+unpin"} {
 				b.Run(fmt.Sprintf("%s/len=%d/%s", kind.name, length, method), func(b *testing.B) {
 					ctx := context.Background()
-					// The log is filled with the cheap pin moves, to set up fast.
-					n := openBenchNode(b, kind, "pinunpin")
+
+					n := openBenchNode(b, kind)
 					tid := mustCreate(b, n.svc)
 					fillLog(b, n.svc, tid, length)
 					recs, err := n.svc.Events(ctx, tid, Query{Since: uint64(length - 2)})
