@@ -340,3 +340,86 @@ ipfs_daemon_must_fail() {
 	fi
 	return 0
 }
+
+# Several nodes in one test. A node NAME (a shell word: letters, digits, _)
+# has its own repo, $SHARNESS_TRASH_DIRECTORY/.ipfs-NAME, and its own daemon,
+# whose output goes to .ipfs-NAME.daemon.N.out. They leave $IPFS_PATH and
+# the daemon of ipfs_start_daemon alone, and their daemons are killed when
+# the test exits however it exits, like every tracked process.
+
+# node_path NAME: the repo of node NAME.
+node_path() {
+	echo "$SHARNESS_TRASH_DIRECTORY/.ipfs-$1"
+}
+
+# ipfsn NAME ARGS...: `ipfs ARGS` on node NAME's repo (through its daemon
+# when it runs).
+ipfsn() {
+	IPFS_PATH="$SHARNESS_TRASH_DIRECTORY/.ipfs-$1" ipfs "${@:2}"
+}
+
+# node_init NAME [PLUGIN_CONFIG_JSON]: inits node NAME's repo with the test
+# profile (loopback, random ports, no bootstrap), pubsub enabled, and the
+# threads plugin config if given (Plugins.Plugins.threads.Config).
+node_init() {
+	ipfsn "$1" init --profile=test >"$(node_path "$1").init.out" 2>&1 &&
+		ipfsn "$1" config --json Pubsub.Enabled true &&
+		if test -n "$2"; then
+			ipfsn "$1" config --json Plugins.Plugins.threads.Config "$2"
+		fi
+}
+
+# node_start NAME [ARGS...]: starts `ipfs daemon ARGS` for node NAME and
+# waits until it is ready (ipfs_start_daemon). Sets NODE_PID_NAME and
+# NODE_OUT_NAME.
+node_start() {
+	_node_name=$1
+	shift
+	_node_save_path=$IPFS_PATH _node_save_pid=$IPFS_DAEMON_PID _node_save_out=$IPFS_DAEMON_OUT
+	IPFS_PATH=$(node_path "$_node_name")
+	ipfs_start_daemon "$@"
+	_node_rc=$?
+	eval "NODE_PID_$_node_name=\$IPFS_DAEMON_PID; NODE_OUT_$_node_name=\$IPFS_DAEMON_OUT"
+	IPFS_PATH=$_node_save_path IPFS_DAEMON_PID=$_node_save_pid IPFS_DAEMON_OUT=$_node_save_out
+	return $_node_rc
+}
+
+# node_stop NAME: stops node NAME's daemon (ipfs_stop_daemon).
+node_stop() {
+	_node_name=$1
+	_node_save_path=$IPFS_PATH _node_save_pid=$IPFS_DAEMON_PID _node_save_out=$IPFS_DAEMON_OUT
+	IPFS_PATH=$(node_path "$_node_name")
+	eval "IPFS_DAEMON_PID=\$NODE_PID_$_node_name"
+	ipfs_stop_daemon
+	_node_rc=$?
+	eval "NODE_PID_$_node_name="
+	IPFS_PATH=$_node_save_path IPFS_DAEMON_PID=$_node_save_pid IPFS_DAEMON_OUT=$_node_save_out
+	return $_node_rc
+}
+
+# node_id NAME: node NAME's peer ID (from its config: no daemon needed).
+node_id() {
+	jq -r .Identity.PeerID "$(node_path "$1")/config"
+}
+
+# node_addr NAME: node NAME's loopback TCP swarm address, ending in
+# /p2p/<peer-id> (its daemon must run).
+node_addr() {
+	_node_a=$(ipfsn "$1" swarm addrs local | grep -m1 '^/ip4/127\.0\.0\.1/tcp/[0-9]*$') &&
+		test -n "$_node_a" &&
+		echo "$_node_a/p2p/$(node_id "$1")"
+}
+
+# node_has_peer NAME PEER-ID: node NAME is connected to PEER-ID.
+node_has_peer() {
+	ipfsn "$1" swarm peers 2>/dev/null | grep -q "/p2p/$2\$"
+}
+
+# node_connect A B: connects node A to node B and waits until each sees the
+# other among its peers.
+node_connect() {
+	_node_b_addr=$(node_addr "$2") &&
+		ipfsn "$1" swarm connect "$_node_b_addr" >/dev/null &&
+		wait_until 10 "$1 connected to $2" node_has_peer "$1" "$(node_id "$2")" &&
+		wait_until 10 "$2 connected to $1" node_has_peer "$2" "$(node_id "$1")"
+}
