@@ -38,8 +38,17 @@ func (s *Service) Invite(ctx context.Context, tid ipel.ThreadID, to peer.ID, rol
 	if err != nil {
 		return InviteResult{}, fmt.Errorf("invite %s: the peer ID does not embed its public key: %w", to, err)
 	}
+	// A member cannot hand out more than it holds. (In a raw thread this is
+	// the inviter's own restraint: any holder of the read key could make
+	// itself a log. Access-controlled threads enforce roles on every replica.)
+	th.mu.Lock()
+	writer := th.own != nil
+	th.mu.Unlock()
 	if role != codec.RoleFollow && th.read == nil {
 		return InviteResult{}, fmt.Errorf("invite %s as %s: %w", to, role, ErrNoReadKey)
+	}
+	if role == codec.RoleWrite && !writer {
+		return InviteResult{}, fmt.Errorf("invite %s as writer: %w", to, ErrNotWriter)
 	}
 	inv := &codec.Invite{Thread: tid.Bytes(), Role: role, Follow: th.follow.Bytes(), Created: s.deps.Now().Unix(), Invitee: []byte(to)}
 	if role != codec.RoleFollow {

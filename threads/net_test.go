@@ -350,6 +350,13 @@ func TestFollowerServesWhenWriterIsGone(t *testing.T) {
 	if _, err := b.Append(ctx, tid, []byte("x")); !errors.Is(err, ErrNotWriter) {
 		t.Fatalf("reader appended: %v", err)
 	}
+	// Nobody hands out more than it holds.
+	if _, err := b.Invite(ctx, tid, f.host.ID(), codec.RoleWrite); !errors.Is(err, ErrNotWriter) {
+		t.Fatalf("reader invited a writer: %v", err)
+	}
+	if _, err := f.Invite(ctx, tid, b.host.ID(), codec.RoleRead); !errors.Is(err, ErrNoReadKey) {
+		t.Fatalf("follower invited a reader: %v", err)
+	}
 }
 
 func (n *testNode) mustHead(t *testing.T, tid ipel.ThreadID) cid.Cid {
