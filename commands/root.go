@@ -10,6 +10,7 @@ import (
 
 	"github.com/kubo-threads/kubo-threads/ipel"
 	"github.com/kubo-threads/kubo-threads/threads"
+	"github.com/kubo-threads/kubo-threads/views"
 )
 
 // PluginName is the name of the plugin in Kubo's config
@@ -20,6 +21,7 @@ const PluginName = "threads"
 // libp2p host (nil when the node is offline).
 type Backend struct {
 	Threads *threads.Service
+	Views   *views.Manager
 	Host    host.Host
 }
 
@@ -54,6 +56,8 @@ The threads commands run inside the daemon: start it with 'ipfs daemon'.
 			"join":     joinCmd(p),
 			"addrs":    addrsCmd(p),
 			"follower": followerCmd(p),
+			"kv":       kvCmd(p),
+			"view":     viewCmd(p),
 		},
 	}
 }

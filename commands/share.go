@@ -157,6 +157,11 @@ the progress). Prints the thread ID.
 			if err != nil {
 				return err
 			}
+			if ti.HasReadKey {
+				if err := b.Views.Ensure(ti.ID); err != nil {
+					return err
+				}
+			}
 			return res.Emit(threadOutput(b, ti))
 		},
 		Type: ThreadOutput{},

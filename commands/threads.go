@@ -103,6 +103,9 @@ and prints its ID. Variants: 'raw' (every member trusted alike) and 'acl'
 			if err != nil {
 				return err
 			}
+			if err := b.Views.Ensure(ti.ID); err != nil {
+				return err
+			}
 			return res.Emit(threadOutput(b, ti))
 		},
 		Type: ThreadOutput{},
@@ -281,6 +284,9 @@ their copies.
 			}
 			if err := b.Threads.RemoveThread(req.Context, tid); err != nil {
 				return userError(err)
+			}
+			if err := b.Views.Drop(req.Context, tid); err != nil {
+				return err
 			}
 			return res.Emit(&RemoveOutput{Removed: tid.String()})
 		},

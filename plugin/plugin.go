@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/kubo-threads/kubo-threads/codec"
 	"github.com/kubo-threads/kubo-threads/commands"
 	"github.com/kubo-threads/kubo-threads/threads"
+	"github.com/kubo-threads/kubo-threads/views"
 )
 
 // Version is the plugin's version.
@@ -24,6 +26,9 @@ const Version = "0.1.0"
 // datastoreNamespace is where the plugin keeps its state in the repo
 // datastore.
 const datastoreNamespace = "/threads"
+
+// viewsNamespace is where views live, inside the plugin's namespace.
+const viewsNamespace = "/views"
 
 // Plugins is the list Kubo's loader reads (preload.list names it). The codec
 // is a plugin of its own so that it stays registered, and `ipfs repo gc`
@@ -98,7 +103,13 @@ func (p *threadsPlugin) Start(node *core.IpfsNode) error {
 	if err != nil {
 		return fmt.Errorf("start threads: %w", err)
 	}
-	p.running = &commands.Backend{Threads: svc, Host: node.PeerHost}
+	mgr := views.NewManager(svc, namespace.Wrap(store, ds.NewKey(viewsNamespace)))
+	if err := mgr.EnsureAll(); err != nil {
+		_ = mgr.Close()
+		_ = svc.Close()
+		return fmt.Errorf("start threads views: %w", err)
+	}
+	p.running = &commands.Backend{Threads: svc, Views: mgr, Host: node.PeerHost}
 	return nil
 }
 
@@ -109,7 +120,7 @@ func (p *threadsPlugin) Close() error {
 	if p.running == nil {
 		return nil
 	}
-	err := p.running.Threads.Close()
+	err := errors.Join(p.running.Views.Close(), p.running.Threads.Close())
 	p.running = nil
 	return err
 }

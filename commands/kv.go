@@ -1,0 +1,275 @@
+package commands
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	ds "github.com/ipfs/go-datastore"
+	dsq "github.com/ipfs/go-datastore/query"
+	cmds "github.com/ipfs/go-ipfs-cmds"
+
+	"github.com/kubo-threads/kubo-threads/views"
+)
+
+func kvCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "A key/value database on a thread.",
+			ShortDescription: `
+Keys are go-datastore keys ('a/b' is '/a/b'). A put or delete appends an
+event to this node's log (a delete is a tombstone) and returns once it is
+durable and the view includes it. Reads come from the view, which every
+replica computes the same way: of concurrent writes to a key, the one with
+the later hybrid logical clock wins, then the greater log ID.
+`,
+		},
+		Subcommands: map[string]*cmds.Command{
+			"put": kvPutCmd(p),
+			"get": kvGetCmd(p),
+			"del": kvDelCmd(p),
+			"ls":  kvLsCmd(p),
+		},
+	}
+}
+
+// kvStore returns the key/value view of the thread named by the first
+// argument.
+func kvStore(p Provider, req *cmds.Request, env cmds.Environment) (*views.KV, error) {
+	b, err := backend(p, env)
+	if err != nil {
+		return nil, err
+	}
+	tid, err := parseThreadID(req.Arguments[0])
+	if err != nil {
+		return nil, err
+	}
+	kv, err := b.Views.KV(tid)
+	if err != nil {
+		return nil, userError(err)
+	}
+	return kv, nil
+}
+
+// KVEntry is a key and its value; in JSON the value is base64.
+type KVEntry struct {
+	Key   string
+	Value []byte `json:",omitempty"`
+}
+
+func kvPutCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "Set a key.",
+			ShortDescription: `
+Sets a key to a value (the argument, or stdin when it is omitted).
+`,
+		},
+		Arguments: []cmds.Argument{
+			cmds.StringArg("thread", true, false, "Thread ID."),
+			cmds.StringArg("key", true, false, "Key."),
+			cmds.StringArg("value", true, false, "Value (stdin when omitted).").EnableStdin(),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			kv, err := kvStore(p, req, env)
+			if err != nil {
+				return err
+			}
+			key, err := parseKey(req.Arguments[1])
+			if err != nil {
+				return err
+			}
+			if err := kv.Put(req.Context, key, []byte(req.Arguments[2])); err != nil {
+				return userError(err)
+			}
+			return res.Emit(&KVEntry{Key: key.String()})
+		},
+		Type: KVEntry{},
+		Encoders: cmds.EncoderMap{
+			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *KVEntry) error {
+				_, err := fmt.Fprintln(w, out.Key)
+				return err
+			}),
+		},
+	}
+}
+
+func parseKey(s string) (ds.Key, error) {
+	if s == "" || ds.NewKey(s).String() == "/" {
+		return ds.Key{}, cmds.Errorf(cmds.ErrClient, "invalid key %q: keys must name something", s)
+	}
+	return ds.NewKey(s), nil
+}
+
+func kvGetCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "Write a key's value to stdout.",
+		},
+		Arguments: []cmds.Argument{
+			cmds.StringArg("thread", true, false, "Thread ID."),
+			cmds.StringArg("key", true, false, "Key."),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			kv, err := kvStore(p, req, env)
+			if err != nil {
+				return err
+			}
+			key, err := parseKey(req.Arguments[1])
+			if err != nil {
+				return err
+			}
+			v, err := kv.Get(req.Context, key)
+			if errors.Is(err, ds.ErrNotFound) {
+				return cmds.Errorf(cmds.ErrClient, "key %s not found", key)
+			}
+			if err != nil {
+				return err
+			}
+			return res.Emit(bytes.NewReader(v))
+		},
+	}
+}
+
+func kvDelCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "Delete a key.",
+			ShortDescription: `
+Deletes a key: appends a tombstone event. Deleting a missing key fails.
+`,
+		},
+		Arguments: []cmds.Argument{
+			cmds.StringArg("thread", true, false, "Thread ID."),
+			cmds.StringArg("key", true, false, "Key."),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			kv, err := kvStore(p, req, env)
+			if err != nil {
+				return err
+			}
+			key, err := parseKey(req.Arguments[1])
+			if err != nil {
+				return err
+			}
+			if has, err := kv.Has(req.Context, key); err != nil {
+				return err
+			} else if !has {
+				return cmds.Errorf(cmds.ErrClient, "key %s not found", key)
+			}
+			if err := kv.Delete(req.Context, key); err != nil {
+				return userError(err)
+			}
+			return res.Emit(&KVEntry{Key: key.String()})
+		},
+		Type: KVEntry{},
+		Encoders: cmds.EncoderMap{
+			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *KVEntry) error {
+				_, err := fmt.Fprintf(w, "deleted %s\n", out.Key)
+				return err
+			}),
+		},
+	}
+}
+
+func kvLsCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "List keys and values.",
+			ShortDescription: `
+Lists keys in order, with their values (text output: key, tab, value,
+quoted when not printable). --prefix keeps the keys under a prefix ('/a'
+matches '/a/b', not '/ab').
+`,
+		},
+		Arguments: []cmds.Argument{
+			cmds.StringArg("thread", true, false, "Thread ID."),
+		},
+		Options: []cmds.Option{
+			cmds.StringOption("prefix", "Only keys under this prefix."),
+			cmds.BoolOption("keys", "k", "Keys only."),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			kv, err := kvStore(p, req, env)
+			if err != nil {
+				return err
+			}
+			prefix, _ := req.Options["prefix"].(string)
+			keysOnly, _ := req.Options["keys"].(bool)
+			r, err := kv.Query(req.Context, dsq.Query{Prefix: prefix, KeysOnly: keysOnly, Orders: []dsq.Order{dsq.OrderByKey{}}})
+			if err != nil {
+				return err
+			}
+			entries, err := r.Rest()
+			if err != nil {
+				return err
+			}
+			for _, e := range entries {
+				if err := res.Emit(&KVEntry{Key: e.Key, Value: e.Value}); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		Type: KVEntry{},
+		Encoders: cmds.EncoderMap{
+			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *KVEntry) error {
+				if keys, _ := req.Options["keys"].(bool); keys {
+					_, err := fmt.Fprintln(w, out.Key)
+					return err
+				}
+				_, err := fmt.Fprintf(w, "%s\t%s\n", out.Key, printable(out.Value))
+				return err
+			}),
+		},
+	}
+}
+
+// RebuildOutput confirms a rebuild.
+type RebuildOutput struct {
+	Rebuilt string
+}
+
+func viewCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "Manage a thread's materialized views.",
+		},
+		Subcommands: map[string]*cmds.Command{
+			"rebuild": {
+				Helptext: cmds.HelpText{
+					Tagline: "Drop a thread's views and recompute them from its logs.",
+					ShortDescription: `
+Views are disposable: this drops them and replays every event of every log;
+the result is the same as before.
+`,
+				},
+				Arguments: []cmds.Argument{
+					cmds.StringArg("thread", true, false, "Thread ID."),
+				},
+				Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+					b, err := backend(p, env)
+					if err != nil {
+						return err
+					}
+					tid, err := parseThreadID(req.Arguments[0])
+					if err != nil {
+						return err
+					}
+					if err := b.Views.Rebuild(req.Context, tid); err != nil {
+						return userError(err)
+					}
+					return res.Emit(&RebuildOutput{Rebuilt: tid.String()})
+				},
+				Type: RebuildOutput{},
+				Encoders: cmds.EncoderMap{
+					cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *RebuildOutput) error {
+						_, err := fmt.Fprintf(w, "rebuilt the views of %s\n", out.Rebuilt)
+						return err
+					}),
+				},
+			},
+		},
+	}
+}
