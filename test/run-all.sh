@@ -35,6 +35,9 @@ go vet -tags integration ./test/...
 echo "== unit tests"
 go test -count=1 ./...
 
+echo "== go-datastore conformance of the key/value view (full suite)"
+THREADS_FULL_CONFORMANCE=1 go test -count=1 -timeout 30m -run TestKVDatastoreConformance ./views/
+
 echo "== build"
 ./build.sh
 
