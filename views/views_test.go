@@ -8,8 +8,8 @@ import (
 	"os"
 	"reflect"
 	"runtime"
-	"strings"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/ipfs/boxo/blockservice"
