@@ -45,11 +45,7 @@ MaxBodySize (1 MiB by default).
 			cmds.BoolOption("quiet", "q", "Print only the event's CID."),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, err := backend(p, env)
-			if err != nil {
-				return err
-			}
-			tid, err := parseThreadID(req.Arguments[0])
+			b, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
@@ -163,11 +159,7 @@ it is not printable text). With --enc=json the body is base64.
 			cmds.IntOption("limit", "Print at most this many events (0: all).").WithDefault(0),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, err := backend(p, env)
-			if err != nil {
-				return err
-			}
-			tid, err := parseThreadID(req.Arguments[0])
+			b, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
@@ -212,11 +204,7 @@ added.
 			cmds.StringArg("event", true, false, "Event CID."),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, err := backend(p, env)
-			if err != nil {
-				return err
-			}
-			tid, err := parseThreadID(req.Arguments[0])
+			b, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
@@ -251,11 +239,7 @@ seen as --since. The output is that of 'ipfs threads log'.
 			cmds.Uint64Option("since", "Start after this seq in each log.").WithDefault(uint64(0)),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, err := backend(p, env)
-			if err != nil {
-				return err
-			}
-			tid, err := parseThreadID(req.Arguments[0])
+			b, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}

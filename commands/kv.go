@@ -37,11 +37,7 @@ the later hybrid logical clock wins, then the greater log ID.
 // kvStore returns the key/value view of the thread named by the first
 // argument.
 func kvStore(p Provider, req *cmds.Request, env cmds.Environment) (*views.KV, error) {
-	b, err := backend(p, env)
-	if err != nil {
-		return nil, err
-	}
-	tid, err := parseThreadID(req.Arguments[0])
+	b, tid, err := threadArg(p, req, env)
 	if err != nil {
 		return nil, err
 	}
@@ -249,11 +245,7 @@ the result is the same as before.
 					cmds.StringArg("thread", true, false, "Thread ID."),
 				},
 				Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-					b, err := backend(p, env)
-					if err != nil {
-						return err
-					}
-					tid, err := parseThreadID(req.Arguments[0])
+					b, tid, err := threadArg(p, req, env)
 					if err != nil {
 						return err
 					}

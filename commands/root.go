@@ -3,6 +3,7 @@ package commands
 import (
 	"errors"
 	"fmt"
+	"io"
 
 	cmds "github.com/ipfs/go-ipfs-cmds"
 	oldcmds "github.com/ipfs/kubo/commands"
@@ -75,6 +76,26 @@ func backend(p Provider, env cmds.Environment) (*Backend, error) {
 	}
 	return nil, errors.New("threads runs inside the IPFS daemon, and no daemon is running for this repo: start it with 'ipfs daemon' and try again")
 }
+
+// threadArg returns the running backend and the thread named by the first
+// argument.
+func threadArg(p Provider, req *cmds.Request, env cmds.Environment) (*Backend, ipel.ThreadID, error) {
+	b, err := backend(p, env)
+	if err != nil {
+		return nil, ipel.ThreadID{}, err
+	}
+	tid, err := parseThreadID(req.Arguments[0])
+	if err != nil {
+		return nil, ipel.ThreadID{}, err
+	}
+	return b, tid, nil
+}
+
+// threadIDEncoder prints a thread's ID alone on a line.
+var threadIDEncoder = cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *ThreadOutput) error {
+	_, err := fmt.Fprintln(w, out.ID)
+	return err
+})
 
 // parseThreadID parses a thread ID argument into a client error on failure.
 func parseThreadID(s string) (ipel.ThreadID, error) {

@@ -45,11 +45,7 @@ run 'ipfs threads join <invite>'.
 			cmds.StringOption("role", "Role: write, read or follow.").WithDefault("write"),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, err := backend(p, env)
-			if err != nil {
-				return err
-			}
-			tid, err := parseThreadID(req.Arguments[0])
+			b, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
@@ -166,10 +162,7 @@ the progress). Prints the thread ID.
 		},
 		Type: ThreadOutput{},
 		Encoders: cmds.EncoderMap{
-			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *ThreadOutput) error {
-				_, err := fmt.Fprintln(w, out.ID)
-				return err
-			}),
+			cmds.Text: threadIDEncoder,
 		},
 	}
 }
@@ -202,11 +195,7 @@ drop out.
 			cmds.StringArg("thread", true, false, "Thread ID."),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, err := backend(p, env)
-			if err != nil {
-				return err
-			}
-			tid, err := parseThreadID(req.Arguments[0])
+			b, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
@@ -274,11 +263,7 @@ its operator runs 'ipfs threads join' with the invite (printed here).
 			cmds.StringArg("addr", true, false, "The follower's address, ending in /p2p/<peer-id>."),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, err := backend(p, env)
-			if err != nil {
-				return err
-			}
-			tid, err := parseThreadID(req.Arguments[0])
+			b, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}

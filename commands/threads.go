@@ -110,10 +110,7 @@ and prints its ID. Variants: 'raw' (every member trusted alike) and 'acl'
 		},
 		Type: ThreadOutput{},
 		Encoders: cmds.EncoderMap{
-			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *ThreadOutput) error {
-				_, err := fmt.Fprintln(w, out.ID)
-				return err
-			}),
+			cmds.Text: threadIDEncoder,
 		},
 	}
 }
@@ -188,11 +185,7 @@ node serves its own log (/p2p/<peer>/ipel/<log>), and any equivocation
 			cmds.StringArg("thread", true, false, "Thread ID."),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, err := backend(p, env)
-			if err != nil {
-				return err
-			}
-			tid, err := parseThreadID(req.Arguments[0])
+			b, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
@@ -274,11 +267,7 @@ their copies.
 			cmds.StringArg("thread", true, false, "Thread ID."),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, err := backend(p, env)
-			if err != nil {
-				return err
-			}
-			tid, err := parseThreadID(req.Arguments[0])
+			b, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
