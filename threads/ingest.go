@@ -1,6 +1,7 @@
 package threads
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -47,7 +48,7 @@ func (s *Service) Ingest(ctx context.Context, tid ipel.ThreadID, eventBlocks []b
 	if err != nil {
 		return res, err
 	}
-	events, verr := verifyAll(th, eventBlocks)
+	events, verr := s.verifyAll(ctx, th, eventBlocks)
 	th.ingestMu.Lock()
 	defer th.ingestMu.Unlock()
 	var (
@@ -178,10 +179,12 @@ func (s *Service) recordEquivocation(ctx context.Context, tid ipel.ThreadID, log
 	return fmt.Errorf("thread %s: log %s seq %d: %w (holding %s, rejected %s)", tid, logID, ev.Seq, ErrEquivocation, held, ev.Cid())
 }
 
-// verifyAll opens and verifies event blocks in parallel. The result has a
-// nil at the first failure and nothing after it that matters; the error
-// describes that failure.
-func verifyAll(th *thread, blks []blocks.Block) ([]*codec.Event, error) {
+// verifyAll opens and verifies event blocks in parallel. An event already
+// held under the same CID (pubsub and push both deliver it) was verified
+// when it was stored and is only opened. The result has a nil at the first
+// failure and nothing after it that matters; the error describes that
+// failure.
+func (s *Service) verifyAll(ctx context.Context, th *thread, blks []blocks.Block) ([]*codec.Event, error) {
 	out := make([]*codec.Event, len(blks))
 	errs := make([]error, len(blks))
 	workers := min(runtime.GOMAXPROCS(0), len(blks))
@@ -192,7 +195,7 @@ func verifyAll(th *thread, blks []blocks.Block) ([]*codec.Event, error) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				out[i], errs[i] = verifyOne(th, blks[i])
+				out[i], errs[i] = s.openOrVerify(ctx, th, blks[i])
 			}
 		}()
 	}
@@ -208,6 +211,38 @@ func verifyAll(th *thread, blks []blocks.Block) ([]*codec.Event, error) {
 		}
 	}
 	return out, nil
+}
+
+// openOrVerify opens an event, and verifies it unless it is already held.
+func (s *Service) openOrVerify(ctx context.Context, th *thread, blk blocks.Block) (*codec.Event, error) {
+	ev, err := codec.Open(blk, th.follow)
+	if err != nil {
+		return nil, fmt.Errorf("ingest into %s: %w", th.id, err)
+	}
+	logID, err := ev.LogID()
+	if err != nil {
+		return nil, fmt.Errorf("ingest into %s: event %s: %w", th.id, blk.Cid(), err)
+	}
+	if s.isHeld(ctx, th, logID, ev.Seq, blk.Cid()) {
+		return ev, nil
+	}
+	if err := ev.Verify(th.id, logID); err != nil {
+		return nil, fmt.Errorf("ingest into %s: %w", th.id, err)
+	}
+	return ev, nil
+}
+
+// isHeld reports whether the log holds exactly this event at seq.
+func (s *Service) isHeld(ctx context.Context, th *thread, logID ipel.LogID, seq uint64, c cid.Cid) bool {
+	th.mu.Lock()
+	st := th.logs[logID]
+	held := st != nil && seq <= st.seq
+	th.mu.Unlock()
+	if !held {
+		return false
+	}
+	b, err := s.deps.Datastore.Get(ctx, eventKey(th.id, logID, seq))
+	return err == nil && bytes.Equal(b, c.Bytes())
 }
 
 func verifyOne(th *thread, blk blocks.Block) (*codec.Event, error) {
