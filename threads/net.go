@@ -58,6 +58,9 @@ type network struct {
 	// dropPush, when set (tests), decides to drop an outgoing push or
 	// publication, simulating a lossy network.
 	dropPush func() bool
+	// reorder, when set (tests), permutes the pushes about to be sent to a
+	// peer, simulating a network that reorders messages.
+	reorder func([]threadMsg)
 }
 
 type syncKey struct {

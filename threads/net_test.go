@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -268,11 +269,21 @@ func TestSyncWithoutPubsubAndWithLoss(t *testing.T) {
 	connect(t, a, b)
 	ti, _ := a.CreateThread(ctx, ipel.VariantRaw)
 	invite(t, a, b, ti.ID, codec.RoleWrite)
-	// 30% of pushes are lost, and pushes race each other (reordering).
+	// 30% of pushes are lost, and what is sent goes out in random order.
 	var mu sync.Mutex
 	rng := rand.New(rand.NewPCG(1, 2))
 	drop := func() bool { mu.Lock(); defer mu.Unlock(); return rng.Float64() < 0.3 }
+	var reordered atomic.Int64
+	reorder := func(msgs []threadMsg) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(msgs) > 1 {
+			reordered.Add(1)
+		}
+		rng.Shuffle(len(msgs), func(i, j int) { msgs[i], msgs[j] = msgs[j], msgs[i] })
+	}
 	a.net.dropPush, b.net.dropPush = drop, drop
+	a.net.reorder, b.net.reorder = reorder, reorder
 	var wg sync.WaitGroup
 	for _, n := range []*testNode{a, b} {
 		for w := 0; w < 4; w++ {
@@ -290,6 +301,7 @@ func TestSyncWithoutPubsubAndWithLoss(t *testing.T) {
 	}
 	wg.Wait()
 	eventually(t, 20*time.Second, "lossy sync converges", func() (bool, string) { return converged([]*testNode{a, b}, ti.ID, 200) })
+	t.Logf("%d push batches sent reordered", reordered.Load())
 }
 
 func TestFollowerServesWhenWriterIsGone(t *testing.T) {

@@ -76,7 +76,17 @@ func (ob *outbox) run() {
 		if n.inBackoff(ob.peer) {
 			continue // dropped: anti-entropy repairs it once the peer is back
 		}
-		for _, m := range mergePushes(items) {
+		var msgs []threadMsg
+		if n.reorder != nil {
+			// One message per run of events, in a shuffled order.
+			for _, it := range items {
+				msgs = append(msgs, mergePushes([]pushItem{it})...)
+			}
+			n.reorder(msgs)
+		} else {
+			msgs = mergePushes(items)
+		}
+		for _, m := range msgs {
 			if n.dropPush != nil && n.dropPush() {
 				continue
 			}
