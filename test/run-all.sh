@@ -35,6 +35,11 @@ go vet -tags integration ./test/...
 echo "== unit tests"
 go test -count=1 ./...
 
+echo "== fuzzing the decoders briefly (longer: -fuzztime 10m, see README)"
+for target in FuzzOpenEvent FuzzDecodeMessage FuzzOpenInvite; do
+	go test -run '^$' -fuzz "^$target\$" -fuzztime 5s ./codec/
+done
+
 echo "== go-datastore conformance of the key/value view (full suite)"
 THREADS_FULL_CONFORMANCE=1 go test -count=1 -timeout 30m -run TestKVDatastoreConformance ./views/
 
