@@ -59,6 +59,7 @@ The threads commands run inside the daemon: start it with 'ipfs daemon'.
 			"follower": followerCmd(p),
 			"kv":       kvCmd(p),
 			"view":     viewCmd(p),
+			"stats":    statsCmd(p),
 		},
 	}
 }

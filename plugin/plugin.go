@@ -13,6 +13,7 @@ import (
 	corecmds "github.com/ipfs/kubo/core/commands"
 	kuboplugin "github.com/ipfs/kubo/plugin"
 	"github.com/ipld/go-ipld-prime/multicodec"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kubo-threads/kubo-threads/codec"
 	"github.com/kubo-threads/kubo-threads/commands"
@@ -99,11 +100,12 @@ func (p *threadsPlugin) Start(node *core.IpfsNode) error {
 		Host:       node.PeerHost,
 		PubSub:     node.PubSub,
 		Identity:   node.PrivateKey,
+		Metrics:    prometheus.DefaultRegisterer, // Kubo serves it at /debug/metrics/prometheus
 	}, p.cfg.engine())
 	if err != nil {
 		return fmt.Errorf("start threads: %w", err)
 	}
-	mgr := views.NewManager(svc, namespace.Wrap(store, ds.NewKey(viewsNamespace)))
+	mgr := views.NewManager(svc, namespace.Wrap(store, ds.NewKey(viewsNamespace)), prometheus.DefaultRegisterer)
 	if err := mgr.EnsureAll(); err != nil {
 		_ = mgr.Close()
 		_ = svc.Close()

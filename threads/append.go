@@ -129,6 +129,7 @@ func (s *Service) commitBatch(ctx context.Context, th *thread, batch []*appendRe
 		fail(err)
 		return
 	}
+	s.met.appended.Add(float64(len(batch)))
 	for i, r := range batch {
 		r.done <- appendResult{ref: EventRef{Thread: th.id, Log: own.id, Seq: events[i].Seq, Cid: events[i].Cid()}}
 	}

@@ -73,8 +73,10 @@ type backoffState struct {
 	until    time.Time
 }
 
-// netStats counts what the network did; Rejected is by reason.
+// netStats counts what the network did; Rejected is by reason. The counts
+// also feed the Prometheus metrics.
 type netStats struct {
+	met      *metrics
 	mu       sync.Mutex
 	rejected map[string]uint64
 	received atomic.Uint64
@@ -90,7 +92,14 @@ func (st *netStats) reject(from peer.ID, reason string, err error) {
 	}
 	st.rejected[reason]++
 	st.mu.Unlock()
+	st.met.rejected.WithLabelValues(reason).Inc()
 	log.Infow("rejected input", "reason", reason, "peer", from, "error", err)
+}
+
+// stored counts events received from the network and stored.
+func (st *netStats) stored(n int) {
+	st.received.Add(uint64(n))
+	st.met.received.Add(float64(n))
 }
 
 // NetStats is a snapshot of the network counters.
@@ -124,6 +133,7 @@ func newNetwork(s *Service, h host.Host, ps *pubsub.PubSub, book *ipel.AddrBook)
 		backoff: map[peer.ID]backoffState{}, syncing: map[syncKey]bool{},
 		pending: map[pendingKey]map[uint64]pendingEvent{},
 	}
+	n.stats.met = s.met
 	h.SetStreamHandler(ProtocolID, n.handleStream)
 	return n
 }
@@ -321,7 +331,7 @@ func (n *network) ingest(ctx context.Context, th *thread, from peer.ID, evBlocks
 			err = err2
 		}
 	}
-	n.stats.received.Add(uint64(res.Stored))
+	n.stats.stored(res.Stored)
 	if err != nil && !errors.Is(err, ErrGap) {
 		n.stats.reject(from, rejectReason(err), err)
 	}

@@ -22,6 +22,8 @@ import (
 	p2pnet "github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/kubo-threads/kubo-threads/codec"
 	"github.com/kubo-threads/kubo-threads/ipel"
@@ -679,4 +681,45 @@ func TestNetworkedCloseLeavesNoGoroutines(t *testing.T) {
 		}
 		return true, ""
 	})
+}
+
+func TestMetricsAndStats(t *testing.T) {
+	ctx := context.Background()
+	reg := prometheus.NewRegistry()
+	r := newRig(t)
+	s, err := New(ctx, Deps{Datastore: r.store, Blockstore: r.blocks, Pinner: r.pinner, Metrics: reg}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tid := mustCreate(t, s)
+	for i := 0; i < 7; i++ {
+		if _, err := s.Append(ctx, tid, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := testutil.ToFloat64(s.met.appended); got != 7 {
+		t.Fatalf("events_appended_total %v", got)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, f := range families {
+		names[f.GetName()] = true
+	}
+	if !names["threads_events_appended_total"] {
+		t.Fatalf("registry holds %v", names)
+	}
+	st, err := s.Stats(ctx, tid)
+	if err != nil || st.Events != 7 || len(st.Info.Logs) != 1 || st.Equivocations != 0 {
+		t.Fatalf("stats %+v %v", st, err)
+	}
+	// A second service in the same process shares the collectors.
+	s2, err := New(ctx, Deps{Datastore: newRig(t).store, Blockstore: r.blocks, Pinner: r.pinner, Metrics: reg}, Config{})
+	if err != nil {
+		t.Fatalf("second service on one registry: %v", err)
+	}
+	_ = s2.Close()
 }

@@ -93,7 +93,7 @@ func (n *network) release(ctx context.Context, th *thread) {
 				}
 			}
 			res, err := n.s.Ingest(ctx, th.id, evs, bodies)
-			n.stats.received.Add(uint64(res.Stored))
+			n.stats.stored(res.Stored)
 			if err != nil {
 				log.Debugf("thread %s: held-back events of %s: %s", th.id, id, err)
 			}

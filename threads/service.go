@@ -18,6 +18,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kubo-threads/kubo-threads/codec"
 	"github.com/kubo-threads/kubo-threads/ipel"
@@ -96,6 +97,8 @@ type Deps struct {
 	PubSub *pubsub.PubSub
 	// Identity is the node's libp2p private key, which opens invites.
 	Identity crypto.PrivKey
+	// Metrics, when set, receives the engine's Prometheus metrics.
+	Metrics prometheus.Registerer
 }
 
 // Service is the engine of one node.
@@ -105,6 +108,7 @@ type Service struct {
 	clock *hybridClock
 	pins  *pinKeeper
 	net   *network // nil without a host
+	met   *metrics
 
 	mu      sync.RWMutex
 	threads map[ipel.ThreadID]*thread
@@ -122,6 +126,7 @@ type thread struct {
 	logs    map[ipel.LogID]*logState
 	own     *logState     // the log this node writes, or nil
 	changed chan struct{} // closed and replaced whenever a head moves
+	lag     uint64        // events a peer had that this node lacked, at the last sync
 	removed bool          // removed or closed: no more appends or listeners
 	deleted bool          // removed: its pins are released, not moved
 
@@ -175,6 +180,7 @@ func New(ctx context.Context, deps Deps, cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, deps: deps, clock: newHybridClock(deps.Now), threads: map[ipel.ThreadID]*thread{}}
 	s.pins = newPinKeeper(s, deps.GCLocker)
+	s.met = newMetrics(deps.Metrics)
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}
@@ -462,6 +468,7 @@ func (s *Service) RemoveThread(ctx context.Context, tid ipel.ThreadID) error {
 	s.mu.Unlock()
 	// Let a pin move in flight finish, so the pins read below are the last.
 	s.pins.flush(ctx)
+	s.met.lag.DeleteLabelValues(tid.String())
 	if s.net != nil {
 		s.net.unsubscribe(tid)
 		if err := s.net.book.RemoveThread(ctx, tid); err != nil {

@@ -82,6 +82,11 @@ func (n *network) syncWith(ctx context.Context, th *thread, p peer.ID) error {
 	if err != nil {
 		return err
 	}
+	lag := lagBehind(th, resp.Heads)
+	n.s.met.lag.WithLabelValues(th.id.String()).Set(float64(lag))
+	th.mu.Lock()
+	th.lag = lag
+	th.mu.Unlock()
 	for _, h := range resp.Heads {
 		logID, err := ipel.LogIDFromBytes(h.Log)
 		if err != nil {
@@ -108,10 +113,12 @@ func (n *network) pullLog(ctx context.Context, th *thread, p peer.ID, logID ipel
 		if have >= to {
 			return nil
 		}
+		start := time.Now()
 		resp, err := n.request(ctx, p, &codec.Message{
 			Type: codec.MsgPull, Thread: th.id.Bytes(), Auth: n.auth(th, p),
 			Log: []byte(logID), From: have + 1, Max: pullBatch,
 		})
+		n.s.met.pull.Observe(time.Since(start).Seconds())
 		if err != nil {
 			return err
 		}
@@ -132,6 +139,23 @@ func (n *network) pullLog(ctx context.Context, th *thread, p peer.ID, logID ipel
 			return nil
 		}
 	}
+}
+
+// lagBehind counts the events a peer's heads hold that this node lacks.
+func lagBehind(th *thread, heads []codec.Head) uint64 {
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	var lag uint64
+	for _, h := range heads {
+		var have uint64
+		if st := th.logs[ipel.LogID(h.Log)]; st != nil {
+			have = st.seq
+		}
+		if h.Seq > have {
+			lag += h.Seq - have
+		}
+	}
+	return lag
 }
 
 // ownAnnouncement lists the logs this node serves, at its addresses.

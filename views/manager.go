@@ -11,6 +11,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
 	logging "github.com/ipfs/go-log/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kubo-threads/kubo-threads/ipel"
 	"github.com/kubo-threads/kubo-threads/threads"
@@ -23,6 +24,7 @@ var log = logging.Logger("threads/views")
 type Manager struct {
 	s     *threads.Service
 	store ds.Batching
+	apply prometheus.Histogram
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -45,10 +47,25 @@ type runner struct {
 }
 
 // NewManager makes a manager keeping views in store (a namespace of their
-// own). Close stops it.
-func NewManager(s *threads.Service, store ds.Batching) *Manager {
+// own); reg, when set, receives its metrics. Close stops it.
+func NewManager(s *threads.Service, store ds.Batching, reg prometheus.Registerer) *Manager {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Manager{s: s, store: store, ctx: ctx, cancel: cancel, runners: map[ipel.ThreadID]*runner{}}
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "threads", Name: "view_apply_seconds", Help: "Time to apply one event to a thread's views.",
+		Buckets: prometheus.ExponentialBuckets(0.00001, 2, 16),
+	})
+	if err := reg.Register(h); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(prometheus.Histogram); ok {
+				h = existing
+			}
+		}
+	}
+	return &Manager{s: s, store: store, apply: h, ctx: ctx, cancel: cancel, runners: map[ipel.ThreadID]*runner{}}
 }
 
 // Close stops every runner.
@@ -139,7 +156,7 @@ func (m *Manager) startRunner(tid ipel.ThreadID) (*runner, error) {
 		defer m.wg.Done()
 		defer close(r.done)
 		err := m.s.ListenFrom(ctx, tid, threads.Cursor{Logs: copyCursors(cursors)}, func(rec threads.Record) error {
-			return m.apply(ctx, r, rec)
+			return m.applyEvent(ctx, r, rec)
 		})
 		r.mu.Lock()
 		r.err = err
@@ -161,8 +178,9 @@ func copyCursors(c map[ipel.LogID]uint64) map[ipel.LogID]uint64 {
 	return out
 }
 
-// apply folds one event into the views, state and cursor in one batch.
-func (m *Manager) apply(ctx context.Context, r *runner, rec threads.Record) error {
+// applyEvent folds one event into the views, state and cursor in one batch.
+func (m *Manager) applyEvent(ctx context.Context, r *runner, rec threads.Record) error {
+	defer prometheus.NewTimer(m.apply).ObserveDuration()
 	b, err := m.store.Batch(ctx)
 	if err != nil {
 		return err

@@ -53,7 +53,7 @@ func newNode(t testing.TB) *node {
 		t.Fatal(err)
 	}
 	viewStore := namespace.Wrap(store, ds.NewKey("/views"))
-	m := NewManager(s, viewStore)
+	m := NewManager(s, viewStore, nil)
 	t.Cleanup(func() {
 		_ = m.Close()
 		_ = s.Close()
@@ -262,7 +262,7 @@ func TestViewsSurviveRestartAndStayConsistent(t *testing.T) {
 	}
 	// A new manager on the same store resumes from its cursors.
 	_ = n.m.Close()
-	m2 := NewManager(n.s, n.store)
+	m2 := NewManager(n.s, n.store, nil)
 	defer m2.Close()
 	kv2, _ := m2.KV(tid)
 	if err := kv2.Put(ctx, ds.NewKey("/after"), []byte("x")); err != nil {

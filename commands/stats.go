@@ -1,0 +1,79 @@
+package commands
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	cmds "github.com/ipfs/go-ipfs-cmds"
+)
+
+// StatsOutput is a quick look at a thread and the node's sync counters.
+type StatsOutput struct {
+	Thread        string
+	Logs          int
+	Events        uint64
+	Equivocations int
+	Peers         int
+	Lag           uint64
+	Received      uint64
+	Pushed        uint64
+	Pulled        uint64
+	Rejected      map[string]uint64
+}
+
+func statsCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "Show a thread's statistics and the node's sync counters.",
+			ShortDescription: `
+For the thread: logs, events held, equivocations seen, peers in its address
+book, and the lag at its last sync (events a peer held that this node
+lacked). For the node: events received, pushed and pulled, and input
+rejected by reason. The same figures, and more, are Prometheus metrics
+(threads_*) at the API's /debug/metrics/prometheus.
+`,
+		},
+		Arguments: []cmds.Argument{
+			cmds.StringArg("thread", true, false, "Thread ID."),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			b, tid, err := threadArg(p, req, env)
+			if err != nil {
+				return err
+			}
+			st, err := b.Threads.Stats(req.Context, tid)
+			if err != nil {
+				return userError(err)
+			}
+			return res.Emit(&StatsOutput{
+				Thread: tid.String(), Logs: len(st.Info.Logs), Events: st.Events, Equivocations: st.Equivocations,
+				Peers: st.Peers, Lag: st.Lag, Received: st.Node.Received, Pushed: st.Node.Pushed, Pulled: st.Node.Pulled,
+				Rejected: st.Node.Rejected,
+			})
+		},
+		Type: StatsOutput{},
+		Encoders: cmds.EncoderMap{
+			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *StatsOutput) error {
+				var sb strings.Builder
+				fmt.Fprintf(&sb, "Thread:         %s\nLogs:           %d\nEvents:         %d\nEquivocations:  %d\nPeers:          %d\nLag:            %d\n",
+					out.Thread, out.Logs, out.Events, out.Equivocations, out.Peers, out.Lag)
+				fmt.Fprintf(&sb, "Node received:  %d\nNode pushed:    %d\nNode pulled:    %d\nRejected:\n", out.Received, out.Pushed, out.Pulled)
+				reasons := make([]string, 0, len(out.Rejected))
+				for r := range out.Rejected {
+					reasons = append(reasons, r)
+				}
+				sort.Strings(reasons)
+				if len(reasons) == 0 {
+					sb.WriteString("  none\n")
+				}
+				for _, r := range reasons {
+					fmt.Fprintf(&sb, "  %-24s %d\n", r+":", out.Rejected[r])
+				}
+				_, err := io.WriteString(w, sb.String())
+				return err
+			}),
+		},
+	}
+}
