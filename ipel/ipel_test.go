@@ -147,3 +147,11 @@ func TestLogPublicKey(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+func TestThreadIDErrorQuotesAShortInput(t *testing.T) {
+	long := "b" + strings.Repeat("z", 10_000)
+	_, err := ParseThreadID(long)
+	if err == nil || len(err.Error()) > 200 || !strings.HasPrefix(err.Error(), "invalid thread ID \"bzz") {
+		t.Fatalf("error %q", err)
+	}
+}

@@ -22,7 +22,7 @@ func ParseLogID(s string) (LogID, error) {
 	}
 	id, err := peer.Decode(s)
 	if err != nil {
-		return "", fmt.Errorf("%w %q: %v", ErrBadLogID, s, err)
+		return "", fmt.Errorf("%w %q: %v", ErrBadLogID, clip(s), err)
 	}
 	return id, nil
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 
 	mbase "github.com/multiformats/go-multibase"
 	"github.com/multiformats/go-varint"
@@ -129,13 +130,22 @@ func ParseThreadID(s string) (ThreadID, error) {
 	}
 	_, b, err := mbase.Decode(s)
 	if err != nil {
-		return ThreadID{}, fmt.Errorf("%w %q: %v", ErrBadThreadID, s, err)
+		return ThreadID{}, fmt.Errorf("%w %q: %v", ErrBadThreadID, clip(s), err)
 	}
 	id, err := ThreadIDFromBytes(b)
 	if err != nil {
-		return ThreadID{}, fmt.Errorf("%q: %w", s, err)
+		reason := strings.TrimPrefix(err.Error(), ErrBadThreadID.Error()+": ")
+		return ThreadID{}, fmt.Errorf("%w %q: %s", ErrBadThreadID, clip(s), reason)
 	}
 	return id, nil
+}
+
+// clip shortens what a user typed for quoting in an error.
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:61] + "..."
+	}
+	return s
 }
 
 // Bytes returns the binary form.
