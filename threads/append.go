@@ -150,6 +150,12 @@ func (s *Service) commitBatch(ctx context.Context, th *thread, batch []*appendRe
 // record written here names the pin as it was, and a start after a crash
 // moves a lagging pin.
 func (s *Service) storeEvents(ctx context.Context, th *thread, st *logState, events []*codec.Event, blks []blocks.Block) error {
+	th.mu.Lock()
+	removed := th.removed
+	th.mu.Unlock()
+	if removed {
+		return fmt.Errorf("%w: %s", ErrThreadNotFound, th.id)
+	}
 	s.pins.begin(ctx)
 	moved := false
 	defer func() {

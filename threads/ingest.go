@@ -128,8 +128,12 @@ func (s *Service) Ingest(ctx context.Context, tid ipel.ThreadID, eventBlocks []b
 			}
 			return res, s.recordEquivocation(ctx, tid, logID, ev, head)
 		}
+		var bodyData []byte
 		if ev.BodyLink.Defined() {
 			bb, ok := bodies[ev.BodyLink.Cid]
+			if ok {
+				bodyData = bb.RawData()
+			}
 			if !ok {
 				has, err := s.deps.Blockstore.Has(ctx, ev.BodyLink.Cid)
 				if err != nil || !has {
@@ -148,11 +152,41 @@ func (s *Service) Ingest(ctx context.Context, tid ipel.ThreadID, eventBlocks []b
 				blks = append(blks, bb)
 			}
 		}
+		if err := readable(th, ev, bodyData); err != nil {
+			if err := flush(); err != nil {
+				return res, err
+			}
+			return res, fmt.Errorf("ingest into %s: event %s: %w", tid, ev.Cid(), err)
+		}
 		s.clock.Observe(ev.Clock)
 		batch = append(batch, ev)
 		blks = append(blks, ev.Block)
 	}
 	return res, flush()
+}
+
+// readable checks, on a node that holds the read key, that an event's header
+// and body open: signed events that members cannot read (a follower holds
+// the follow key and a log key of its own, not the read key) are refused,
+// so that nothing unreadable is stored where it would break reads and views.
+// bodyData is the separate body block, or nil when inline or not at hand.
+func readable(th *thread, ev *codec.Event, bodyData []byte) error {
+	if th.read == nil {
+		return nil
+	}
+	h, err := ev.OpenHeader(th.read)
+	if err != nil {
+		return err
+	}
+	sealed := ev.Body
+	if ev.BodyLink.Defined() {
+		sealed = bodyData
+	}
+	if sealed == nil {
+		return nil
+	}
+	_, err = codec.OpenBody(h, sealed)
+	return err
 }
 
 // heldAt returns the CID held at (log, seq), looking at a pending batch first.

@@ -2,6 +2,7 @@ package threads
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -722,4 +723,67 @@ func TestMetricsAndStats(t *testing.T) {
 		t.Fatalf("second service on one registry: %v", err)
 	}
 	_ = s2.Close()
+}
+
+func TestUnreadableEventsAreRefusedByReaders(t *testing.T) {
+	ctx := context.Background()
+	a := newTestNode(t, nodeOpts{noPubsub: true, interval: time.Hour})
+	f := newTestNode(t, nodeOpts{noPubsub: true, interval: time.Hour, follow: true})
+	connect(t, a, f)
+	ti, _ := a.CreateThread(ctx, ipel.VariantRaw)
+	tid := ti.ID
+	if _, err := a.Append(ctx, tid, []byte("readable")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.AddFollower(ctx, tid, f.addr()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "follower joined", func() (bool, string) {
+		_, err := f.thread(tid)
+		return err == nil, fmt.Sprint(err)
+	})
+	// The follower signs an event on a log of its own, with a header sealed
+	// under a key that is not the read key.
+	fth, _ := f.thread(tid)
+	sk, logID, _ := ipel.NewLogIdentity()
+	junkKey, _ := codec.NewKey()
+	c, _ := codec.SealContent(junkKey, []byte("junk"), time.Now(), 1024)
+	ev, _ := codec.Seal(sk, fth.follow, codec.Position{Thread: tid, Log: logID, Seq: 1}, c)
+	if _, err := f.net.request(ctx, a.host.ID(), &codec.Message{Type: codec.MsgPush, Thread: tid.Bytes(),
+		Auth: f.net.auth(fth, a.host.ID()), Events: [][]byte{ev.Block.RawData()}}); err != nil {
+		t.Fatal(err)
+	}
+	if a.NetStats().Rejected["does not decrypt"] != 1 {
+		t.Fatalf("rejections %v", a.NetStats().Rejected)
+	}
+	recs, err := a.Events(ctx, tid, Query{})
+	if err != nil || len(recs) != 1 || string(recs[0].Body) != "readable" {
+		t.Fatalf("reads after the junk push: %d %v", len(recs), err)
+	}
+}
+
+func TestPushesOfLargeBodiesFitAndKeepBodiesWithEvents(t *testing.T) {
+	th := &thread{id: ipel.ThreadID{}}
+	var item pushItem
+	for i := 0; i < 6; i++ {
+		body := blocks.NewBlock(bytes.Repeat([]byte{byte(i)}, 3<<19)) // 1.5 MiB
+		ev := blocks.NewBlock(fmt.Appendf(nil, "event %d", i))
+		item.events = append(item.events, pushEvent{event: ev, body: body})
+	}
+	item.th = th
+	msgs := mergePushes([]pushItem{item})
+	events := 0
+	for _, m := range msgs {
+		b, err := codec.EncodeMessage(m.msg)
+		if err != nil || len(b) > codec.MaxMessageSize {
+			t.Fatalf("message of %d bytes (%v)", len(b), err)
+		}
+		if len(m.msg.Events) != len(m.msg.Bodies) {
+			t.Fatalf("%d events travel with %d bodies", len(m.msg.Events), len(m.msg.Bodies))
+		}
+		events += len(m.msg.Events)
+	}
+	if events != 6 {
+		t.Fatalf("%d events sent", events)
+	}
 }

@@ -25,10 +25,11 @@ type pinKeeper struct {
 	// written to the head committed, and exclusively by a flush.
 	writers sync.RWMutex
 
-	mu    sync.Mutex
-	held  bstore.Unlocker // the pin lock, while pins lag
-	dirty map[*logState]*thread
-	timer *time.Timer
+	mu      sync.Mutex
+	held    bstore.Unlocker // the pin lock, while pins lag or stores run
+	active  int             // stores between begin and end
+	dirty   map[*logState]*thread
+	timer   *time.Timer
 }
 
 func newPinKeeper(s *Service, locker bstore.GCLocker) *pinKeeper {
@@ -41,6 +42,7 @@ func (k *pinKeeper) begin(ctx context.Context) {
 	k.writers.RLock()
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	k.active++
 	if k.held == nil && k.locker != nil {
 		k.held = k.locker.PinLock(ctx)
 	}
@@ -52,11 +54,12 @@ func (k *pinKeeper) end(th *thread, st *logState) {
 	defer k.writers.RUnlock()
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	k.active--
 	if st != nil {
 		k.dirty[st] = th
 	}
-	if len(k.dirty) == 0 && k.held != nil && k.timer == nil {
-		// Nothing lags: release GC at once.
+	if k.active == 0 && len(k.dirty) == 0 && k.held != nil && k.timer == nil {
+		// Nothing lags and nothing is being stored: release GC at once.
 		k.held.Unlock(context.Background())
 		k.held = nil
 		return
@@ -78,6 +81,7 @@ func (k *pinKeeper) flush(ctx context.Context) {
 		k.timer = nil
 	}
 	k.mu.Unlock()
+	failed := map[*logState]*thread{}
 	for st, th := range dirty {
 		th.mu.Lock()
 		head, deleted := st.head, th.deleted
@@ -87,7 +91,25 @@ func (k *pinKeeper) flush(ctx context.Context) {
 		}
 		if err := k.s.repin(ctx, th, st, head); err != nil {
 			log.Warnf("thread %s: log %s: pin head %s: %s", th.id, st.id, head, err)
+			failed[st] = th
 		}
+	}
+	if len(failed) > 0 {
+		// Keep GC out and try again later.
+		k.mu.Lock()
+		for st, th := range failed {
+			k.dirty[st] = th
+		}
+		if k.held == nil {
+			k.held = held
+		} else if held != nil {
+			held.Unlock(ctx)
+		}
+		if k.timer == nil {
+			k.timer = time.AfterFunc(pinInterval, func() { k.flush(context.Background()) })
+		}
+		k.mu.Unlock()
+		return
 	}
 	if held != nil {
 		held.Unlock(ctx)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -13,11 +14,16 @@ import (
 	"github.com/kubo-threads/kubo-threads/ipel"
 )
 
-// pushItem is a run of new events of one log, with their body blocks.
+// pushItem is a run of new events of one log, each with its body block
+// when the body is stored apart.
 type pushItem struct {
 	th     *thread
-	events []blocks.Block
-	bodies []blocks.Block
+	events []pushEvent
+}
+
+type pushEvent struct {
+	event blocks.Block
+	body  blocks.Block // nil when inline
 }
 
 // outbox sends pushes to one peer in order, merging what queued up while a
@@ -32,9 +38,17 @@ type outbox struct {
 // announceEvents sends newly stored events of this node's log to the
 // thread's peers (direct push) and to its pubsub topic.
 func (n *network) announceEvents(th *thread, evs []*codec.Event, bodies []blocks.Block) {
-	item := pushItem{th: th, bodies: bodies}
+	byCid := make(map[cid.Cid]blocks.Block, len(bodies))
+	for _, b := range bodies {
+		byCid[b.Cid()] = b
+	}
+	item := pushItem{th: th}
 	for _, ev := range evs {
-		item.events = append(item.events, ev.Block)
+		pe := pushEvent{event: ev.Block}
+		if ev.BodyLink.Defined() {
+			pe.body = byCid[ev.BodyLink.Cid]
+		}
+		item.events = append(item.events, pe)
 	}
 	n.publish(th, item)
 	for _, p := range n.book.Peers(n.ctx, th.id) {
@@ -108,26 +122,27 @@ type threadMsg struct {
 }
 
 // mergePushes joins consecutive items of the same thread into messages of
-// bounded size.
+// bounded size; an event travels with its body.
 func mergePushes(items []pushItem) []threadMsg {
 	var out []threadMsg
 	var cur *threadMsg
 	size := 0
 	for _, it := range items {
-		for i, ev := range it.events {
-			if cur == nil || cur.th != it.th || size >= maxBatchBytes || len(cur.msg.Events) >= pullBatch {
+		for _, pe := range it.events {
+			n := len(pe.event.RawData())
+			if pe.body != nil {
+				n += len(pe.body.RawData())
+			}
+			if cur == nil || cur.th != it.th || (len(cur.msg.Events) > 0 && size+n > maxBatchBytes) || len(cur.msg.Events) >= pullBatch {
 				out = append(out, threadMsg{th: it.th, msg: &codec.Message{Type: codec.MsgPush, Thread: it.th.id.Bytes()}})
 				cur = &out[len(out)-1]
 				size = 0
 			}
-			cur.msg.Events = append(cur.msg.Events, ev.RawData())
-			size += len(ev.RawData())
-			if i == 0 {
-				for _, b := range it.bodies {
-					cur.msg.Bodies = append(cur.msg.Bodies, b.RawData())
-					size += len(b.RawData())
-				}
+			cur.msg.Events = append(cur.msg.Events, pe.event.RawData())
+			if pe.body != nil {
+				cur.msg.Bodies = append(cur.msg.Bodies, pe.body.RawData())
 			}
+			size += n
 		}
 	}
 	return out

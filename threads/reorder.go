@@ -32,6 +32,13 @@ func (n *network) holdBack(th *thread, evBlocks []blocks.Block, bodies map[cid.C
 			return
 		}
 		logID, _ := ev.LogID()
+		th.mu.Lock()
+		st := th.logs[logID]
+		ahead := st != nil && ev.Seq > st.seq && ev.Seq <= st.seq+maxPendingPerLog
+		th.mu.Unlock()
+		if !ahead {
+			continue // only known logs, and not too far ahead
+		}
 		k := pendingKey{th.id, logID}
 		pe := pendingEvent{event: blk}
 		if ev.BodyLink.Defined() {
@@ -47,6 +54,17 @@ func (n *network) holdBack(th *thread, evBlocks []blocks.Block, bodies map[cid.C
 			m[ev.Seq] = pe
 		}
 		n.mu.Unlock()
+	}
+}
+
+// dropPending forgets the held-back events of a thread.
+func (n *network) dropPending(tid ipel.ThreadID) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for k := range n.pending {
+		if k.thread == tid {
+			delete(n.pending, k)
+		}
 	}
 }
 

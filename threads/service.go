@@ -286,8 +286,10 @@ func (s *Service) Close() error {
 		for th.committing {
 			th.idle.Wait()
 		}
-		th.removed = true
-		close(th.changed)
+		if !th.removed {
+			th.removed = true
+			close(th.changed)
+		}
 		th.mu.Unlock()
 	}
 	s.mu.Unlock()
@@ -459,15 +461,25 @@ func (s *Service) RemoveThread(ctx context.Context, tid ipel.ThreadID) error {
 	for th.committing {
 		th.idle.Wait()
 	}
+	if th.removed { // removed or closed meanwhile
+		th.mu.Unlock()
+		return fmt.Errorf("%w: %s", ErrThreadNotFound, tid)
+	}
 	th.removed, th.deleted = true, true
 	close(th.changed)
 	th.mu.Unlock()
+	// Ingestion in flight finishes (and later ones refuse a removed thread).
+	th.ingestMu.Lock()
+	th.ingestMu.Unlock() //nolint:staticcheck // a barrier, not a critical section
 
 	s.mu.Lock()
 	delete(s.threads, tid)
 	s.mu.Unlock()
 	// Let a pin move in flight finish, so the pins read below are the last.
-	s.pins.flush(ctx)
+	s.pins.flush(context.WithoutCancel(ctx))
+	if s.net != nil {
+		s.net.dropPending(tid)
+	}
 	s.met.lag.DeleteLabelValues(tid.String())
 	if s.net != nil {
 		s.net.unsubscribe(tid)

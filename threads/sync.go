@@ -234,8 +234,12 @@ func (s *Service) addLog(ctx context.Context, th *thread, logID ipel.LogID) erro
 		return err
 	}
 	th.mu.Lock()
-	if _, ok := th.logs[logID]; ok {
+	if _, ok := th.logs[logID]; ok || th.removed {
+		removed := th.removed
 		th.mu.Unlock()
+		if removed {
+			return fmt.Errorf("%w: %s", ErrThreadNotFound, th.id)
+		}
 		return nil
 	}
 	th.mu.Unlock()

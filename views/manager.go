@@ -30,8 +30,9 @@ type Manager struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
-	runners map[ipel.ThreadID]*runner
+	mu         sync.Mutex
+	runners    map[ipel.ThreadID]*runner
+	rebuilding map[ipel.ThreadID]chan struct{} // closed when the rebuild has a runner
 }
 
 // runner applies one thread's events.
@@ -65,7 +66,8 @@ func NewManager(s *threads.Service, store ds.Batching, reg prometheus.Registerer
 			}
 		}
 	}
-	return &Manager{s: s, store: store, apply: h, ctx: ctx, cancel: cancel, runners: map[ipel.ThreadID]*runner{}}
+	return &Manager{s: s, store: store, apply: h, ctx: ctx, cancel: cancel,
+		runners: map[ipel.ThreadID]*runner{}, rebuilding: map[ipel.ThreadID]chan struct{}{}}
 }
 
 // Close stops every runner.
@@ -86,6 +88,16 @@ func (m *Manager) Ensure(tid ipel.ThreadID) error {
 		return fmt.Errorf("views of %s: %w", tid, threads.ErrNoReadKey)
 	}
 	m.mu.Lock()
+	// A rebuild in progress starts the runner itself: wait for it.
+	for ch := m.rebuilding[tid]; ch != nil; ch = m.rebuilding[tid] {
+		m.mu.Unlock()
+		select {
+		case <-ch:
+		case <-m.ctx.Done():
+			return threads.ErrClosed
+		}
+		m.mu.Lock()
+	}
 	defer m.mu.Unlock()
 	if r := m.runners[tid]; r != nil {
 		select {
@@ -202,26 +214,34 @@ func (m *Manager) applyEvent(ctx context.Context, r *runner, rec threads.Record)
 // WaitApplied waits until the views of a thread include the event at (log,
 // seq).
 func (m *Manager) WaitApplied(ctx context.Context, tid ipel.ThreadID, logID ipel.LogID, seq uint64) error {
-	if err := m.Ensure(tid); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	r := m.runners[tid]
-	m.mu.Unlock()
 	for {
-		r.mu.Lock()
-		applied, moved, rerr := r.applied[logID], r.moved, r.err
-		r.mu.Unlock()
-		if applied >= seq {
-			return nil
+		if err := m.Ensure(tid); err != nil {
+			return err
 		}
-		if rerr != nil {
-			return fmt.Errorf("views of %s: %w", tid, rerr)
+		m.mu.Lock()
+		r := m.runners[tid]
+		m.mu.Unlock()
+		if r == nil {
+			continue // replaced by a rebuild between the two calls
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-moved:
+		for {
+			r.mu.Lock()
+			applied, moved, rerr := r.applied[logID], r.moved, r.err
+			r.mu.Unlock()
+			if applied >= seq {
+				return nil
+			}
+			if rerr != nil {
+				if errors.Is(rerr, context.Canceled) && m.ctx.Err() == nil {
+					break // stopped by a rebuild: wait on its successor
+				}
+				return fmt.Errorf("views of %s: %w", tid, rerr)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-moved:
+			}
 		}
 	}
 }
@@ -247,17 +267,39 @@ func (m *Manager) Rebuild(ctx context.Context, tid ipel.ThreadID) error {
 		return err
 	}
 	m.mu.Lock()
+	if m.rebuilding[tid] != nil {
+		m.mu.Unlock()
+		return fmt.Errorf("views of %s: a rebuild is already running", tid)
+	}
+	// Until the new runner runs, Ensure waits instead of starting one from
+	// the cursors about to be dropped.
+	done := make(chan struct{})
+	m.rebuilding[tid] = done
 	r := m.runners[tid]
 	delete(m.runners, tid)
 	m.mu.Unlock()
-	if r != nil {
-		r.cancel()
-		<-r.done
-	}
-	if err := m.Drop(ctx, tid); err != nil {
-		return err
-	}
-	if err := m.Ensure(tid); err != nil {
+	err := func() error {
+		if r != nil {
+			r.cancel()
+			<-r.done
+		}
+		if err := m.Drop(ctx, tid); err != nil {
+			return err
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		nr, err := m.startRunner(tid)
+		if err != nil {
+			return err
+		}
+		m.runners[tid] = nr
+		return nil
+	}()
+	m.mu.Lock()
+	delete(m.rebuilding, tid)
+	close(done)
+	m.mu.Unlock()
+	if err != nil {
 		return err
 	}
 	return m.CatchUp(ctx, tid)

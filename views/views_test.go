@@ -277,3 +277,41 @@ func TestViewsSurviveRestartAndStayConsistent(t *testing.T) {
 		t.Fatalf("value %v", v)
 	}
 }
+
+func TestRebuildRacingWritesLosesNothing(t *testing.T) {
+	ctx := context.Background()
+	n := newNode(t)
+	tid := n.thread(t)
+	kv, _ := n.m.KV(tid)
+	for round := 0; round < 5; round++ {
+		key := ds.NewKey(fmt.Sprintf("/r%d", round))
+		if err := kv.Put(ctx, key, []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- n.m.Rebuild(ctx, tid) }()
+		for i := 0; i < 5; i++ {
+			if err := kv.Put(ctx, ds.NewKey(fmt.Sprintf("/w%d-%d", round, i)), []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if err := n.m.CatchUp(ctx, tid); err != nil {
+			t.Fatal(err)
+		}
+		for r := 0; r <= round; r++ {
+			if _, err := kv.Get(ctx, ds.NewKey(fmt.Sprintf("/r%d", r))); err != nil {
+				t.Fatalf("round %d: key /r%d lost: %v", round, r, err)
+			}
+		}
+	}
+	before := dump(t, n.store, "/")
+	if err := n.m.Rebuild(ctx, tid); err != nil {
+		t.Fatal(err)
+	}
+	if after := dump(t, n.store, "/"); fmt.Sprint(before) != fmt.Sprint(after) {
+		t.Fatal("a quiet rebuild changed the view")
+	}
+}

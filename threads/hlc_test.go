@@ -1,0 +1,36 @@
+package threads
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/kubo-threads/kubo-threads/codec"
+)
+
+func TestHybridClock(t *testing.T) {
+	now := time.Unix(100, 0)
+	c := newHybridClock(func() time.Time { return now })
+	a := c.Next()
+	b := c.Next() // same wall time: the counter moves
+	if b.Compare(a) <= 0 || b.Wall != a.Wall {
+		t.Fatalf("%v then %v", a, b)
+	}
+	// A remote reading a little ahead moves the clock past it.
+	ahead := codec.Clock{Wall: now.Add(time.Second).UnixNano(), Counter: 5}
+	c.Observe(ahead)
+	if next := c.Next(); next.Compare(ahead) <= 0 {
+		t.Fatalf("%v not after %v", next, ahead)
+	}
+	// One far in the future is not adopted.
+	c.Observe(codec.Clock{Wall: math.MaxInt64, Counter: math.MaxUint32})
+	if next := c.Next(); next.Wall > now.Add(2*time.Second).UnixNano() {
+		t.Fatalf("clock dragged to %v", next)
+	}
+	// The counter never wraps.
+	c.last = codec.Clock{Wall: now.UnixNano(), Counter: math.MaxUint32}
+	prev := c.last
+	if next := c.Next(); next.Compare(prev) <= 0 {
+		t.Fatalf("clock went back: %v after %v", next, prev)
+	}
+}
