@@ -25,11 +25,11 @@ type pinKeeper struct {
 	// written to the head committed, and exclusively by a flush.
 	writers sync.RWMutex
 
-	mu      sync.Mutex
-	held    bstore.Unlocker // the pin lock, while pins lag or stores run
-	active  int             // stores between begin and end
-	dirty   map[*logState]*thread
-	timer   *time.Timer
+	mu     sync.Mutex
+	held   bstore.Unlocker // the pin lock, while pins lag or stores run
+	active int             // stores between begin and end
+	dirty  map[*logState]*thread
+	timer  *time.Timer
 }
 
 func newPinKeeper(s *Service, locker bstore.GCLocker) *pinKeeper {
