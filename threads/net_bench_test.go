@@ -161,22 +161,6 @@ func benchInvite(tb testing.TB, a, b *netBenchNode, tid ipel.ThreadID, role code
 	}
 }
 
-// waitFor polls cond every 5 ms until it holds, failing after d.
-func waitFor(tb testing.TB, d time.Duration, what string, cond func() (bool, string)) {
-	tb.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s: not reached within %s (%s)", what, d, state)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // logSeq is the head seq a node holds of a log (0 if it does not know it),
 // read through Info.
 func logSeq(s *Service, tid ipel.ThreadID, logID ipel.LogID) uint64 {
@@ -227,7 +211,7 @@ func waitSeq(tb testing.TB, s *Service, tid ipel.ThreadID, logID ipel.LogID, wan
 // book lists b, so a's appends are published and pushed to b.
 func meshReady(tb testing.TB, a, b *netBenchNode, tid ipel.ThreadID, pubsubOn bool) {
 	tb.Helper()
-	waitFor(tb, 15*time.Second, "a knows b", func() (bool, string) {
+	eventually(tb, 15*time.Second, "a knows b", func() (bool, string) {
 		for _, p := range a.net.book.Peers(context.Background(), tid) {
 			if p.ID == b.host.ID() {
 				return true, ""
@@ -244,7 +228,7 @@ func meshReady(tb testing.TB, a, b *netBenchNode, tid ipel.ThreadID, pubsubOn bo
 		n.net.mu.Unlock()
 		return ts != nil && slices.Contains(ts.topic.ListPeers(), other)
 	}
-	waitFor(tb, 15*time.Second, "topic mesh", func() (bool, string) {
+	eventually(tb, 15*time.Second, "topic mesh", func() (bool, string) {
 		return topicPeer(a, b.host.ID()) && topicPeer(b, a.host.ID()), "not topic peers yet"
 	})
 }
@@ -518,7 +502,7 @@ func benchLatency(b *testing.B, o netBenchOpts, events int) {
 			starts[seq] = t
 		}
 		tick.Stop()
-		waitFor(b, 30*time.Second, "all events delivered to B's listener", func() (bool, string) {
+		eventually(b, 30*time.Second, "all events delivered to B's listener", func() (bool, string) {
 			n := got.Load()
 			return n == int64(events), fmt.Sprintf("%d of %d", n, events)
 		})

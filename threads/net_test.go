@@ -116,8 +116,8 @@ func (n *testNode) addr() ma.Multiaddr {
 	return p2p[0]
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
+// eventually polls cond every 5 ms until it holds or the deadline passes.
+func eventually(t testing.TB, d time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	var last string
@@ -127,7 +127,7 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() (bool, s
 			return
 		}
 		last = state
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatalf("%s: not reached within %s (%s)", what, d, last)
 }
