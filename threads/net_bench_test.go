@@ -302,22 +302,27 @@ func BenchmarkReplicate10k(b *testing.B) {
 	}
 }
 
+// benchWriterPair makes two connected nodes writing one thread of a's, with
+// the gossip mesh formed; it returns a's log.
+func benchWriterPair(b *testing.B, o netBenchOpts) (*netBenchNode, *netBenchNode, ipel.ThreadID, ipel.LogID) {
+	b.Helper()
+	a, bb := newNetBenchNode(b, o), newNetBenchNode(b, o)
+	benchConnect(b, a, bb)
+	ti, err := a.CreateThread(context.Background(), ipel.VariantRaw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchInvite(b, a, bb, ti.ID, codec.RoleWrite)
+	meshReady(b, a, bb, ti.ID, !o.noPubsub)
+	return a, bb, ti.ID, ownLogID(b, a.Service, ti.ID)
+}
+
 func benchReplicate(b *testing.B, o netBenchOpts) {
-	ctx := context.Background()
 	var total, appendDur, lag, cpu time.Duration
 	var pulled, received, pushed uint64
 	b.StopTimer()
 	for i := 0; i < b.N; i++ {
-		a, bb := newNetBenchNode(b, o), newNetBenchNode(b, o)
-		benchConnect(b, a, bb)
-		ti, err := a.CreateThread(ctx, ipel.VariantRaw)
-		if err != nil {
-			b.Fatal(err)
-		}
-		tid := ti.ID
-		benchInvite(b, a, bb, tid, codec.RoleWrite)
-		meshReady(b, a, bb, tid, !o.noPubsub)
-		aLog := ownLogID(b, a.Service, tid)
+		a, bb, tid, aLog := benchWriterPair(b, o)
 
 		b.StartTimer()
 		c0, t0 := cpuTime(), time.Now()
@@ -457,16 +462,7 @@ func benchLatency(b *testing.B, o netBenchOpts, events int) {
 	var appendLats []time.Duration
 	b.StopTimer()
 	for i := 0; i < b.N; i++ {
-		a, bb := newNetBenchNode(b, o), newNetBenchNode(b, o)
-		benchConnect(b, a, bb)
-		ti, err := a.CreateThread(ctx, ipel.VariantRaw)
-		if err != nil {
-			b.Fatal(err)
-		}
-		tid := ti.ID
-		benchInvite(b, a, bb, tid, codec.RoleWrite)
-		meshReady(b, a, bb, tid, !o.noPubsub)
-		aLog := ownLogID(b, a.Service, tid)
+		a, bb, tid, aLog := benchWriterPair(b, o)
 
 		starts := make([]time.Time, events+1) // by seq
 		arrivals := make([]time.Time, events+1)
