@@ -185,11 +185,7 @@ func TestPartitionAndHeal(t *testing.T) {
 	startAll(a, b)
 	connect(t, b, a)
 
-	tid, logA := a.createThread()
-	acks, bodies := map[string][]addOut{}, map[string][]string{}
-	addSeq(a, tid, 5, "A before %02d", acks, bodies)
-	logB := joinDelivered(t, a, b, tid, a.invite(tid, b.id(), "write"), true).Keys.Log
-	waitLogAt(t, b, tid, logA, 5)
+	tid, logA, logB, acks, bodies := shareWriter(t, a, b, 5, "A before %02d")
 	waitLogAt(t, a, tid, logB, 0)
 
 	partition(t, a, b)

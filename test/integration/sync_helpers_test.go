@@ -368,3 +368,17 @@ func waitConverged(t *testing.T, d time.Duration, tid string, wantLogs int, want
 	})
 	return result
 }
+
+// shareWriter creates a thread on a holding count events (bodies from
+// format), has b join it as a writer through a delivered invite, and waits
+// until b holds a's events. It returns the thread, both logs, and the
+// acknowledged adds and bodies, by node name.
+func shareWriter(t *testing.T, a, b *syncNode, count int, format string) (tid, logA, logB string, acks map[string][]addOut, bodies map[string][]string) {
+	t.Helper()
+	tid, logA = a.createThread()
+	acks, bodies = map[string][]addOut{}, map[string][]string{}
+	addSeq(a, tid, count, format, acks, bodies)
+	logB = joinDelivered(t, a, b, tid, a.invite(tid, b.id(), "write"), true).Keys.Log
+	waitLogAt(t, b, tid, logA, uint64(count))
+	return tid, logA, logB, acks, bodies
+}

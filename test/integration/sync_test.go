@@ -266,11 +266,7 @@ func TestSyncWithoutPubsub(t *testing.T) {
 	}
 	connect(t, b, a)
 
-	tid, logA := a.createThread()
-	acks, bodies := map[string][]addOut{}, map[string][]string{}
-	addSeq(a, tid, 10, "A history %02d", acks, bodies)
-	logB := joinDelivered(t, a, b, tid, a.invite(tid, b.id(), "write"), true).Keys.Log
-	waitLogAt(t, b, tid, logA, 10)
+	tid, _, logB, acks, bodies := shareWriter(t, a, b, 10, "A history %02d")
 	waitLogAt(t, a, tid, logB, 0) // B announced its log to A
 
 	for name, as := range addConcurrently(t, tid, 20, a, b) {
@@ -368,11 +364,7 @@ func TestCatchUpAfterRestart(t *testing.T) {
 	startAll(a, b)
 	connect(t, b, a)
 
-	tid, logA := a.createThread()
-	acks, bodies := map[string][]addOut{}, map[string][]string{}
-	addSeq(a, tid, 5, "A before %02d", acks, bodies)
-	logB := joinDelivered(t, a, b, tid, a.invite(tid, b.id(), "write"), true).Keys.Log
-	waitLogAt(t, b, tid, logA, 5)
+	tid, _, logB, acks, bodies := shareWriter(t, a, b, 5, "A before %02d")
 
 	b.stop()
 	addSeq(a, tid, 50, "A while B is down %02d", acks, bodies)
