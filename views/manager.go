@@ -22,9 +22,10 @@ var log = logging.Logger("threads/views")
 // Manager keeps the views of every thread it is asked to up to date, one
 // runner per thread following the thread's events.
 type Manager struct {
-	s     *threads.Service
-	store ds.Batching
-	apply prometheus.Histogram
+	s       *threads.Service
+	store   ds.Batching
+	apply   prometheus.Histogram
+	schemas *schemaCache
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -40,6 +41,8 @@ type runner struct {
 	tid    ipel.ThreadID
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	feed *feedWriter
 
 	mu      sync.Mutex
 	applied map[ipel.LogID]uint64
@@ -66,7 +69,7 @@ func NewManager(s *threads.Service, store ds.Batching, reg prometheus.Registerer
 			}
 		}
 	}
-	return &Manager{s: s, store: store, apply: h, ctx: ctx, cancel: cancel,
+	return &Manager{s: s, store: store, apply: h, schemas: newSchemaCache(), ctx: ctx, cancel: cancel,
 		runners: map[ipel.ThreadID]*runner{}, rebuilding: map[ipel.ThreadID]chan struct{}{}}
 }
 
@@ -109,7 +112,7 @@ func (m *Manager) Ensure(tid ipel.ThreadID) error {
 	if m.ctx.Err() != nil {
 		return threads.ErrClosed
 	}
-	r, err := m.startRunner(tid)
+	r, err := m.startRunner(tid, nil)
 	if err != nil {
 		return err
 	}
@@ -153,13 +156,20 @@ func (m *Manager) loadCursors(tid ipel.ThreadID) (map[ipel.LogID]uint64, error) 
 	return out, nil
 }
 
-func (m *Manager) startRunner(tid ipel.ThreadID) (*runner, error) {
+// startRunner starts applying a thread's events after its cursors; the
+// changes of events up to quiet (events a rebuild applies again) are not
+// fed to change streams again.
+func (m *Manager) startRunner(tid ipel.ThreadID, quiet map[ipel.LogID]uint64) (*runner, error) {
 	cursors, err := m.loadCursors(tid)
 	if err != nil {
 		return nil, fmt.Errorf("views of %s: %w", tid, err)
 	}
+	feed, err := m.openFeed(m.ctx, tid, quiet)
+	if err != nil {
+		return nil, fmt.Errorf("views of %s: %w", tid, err)
+	}
 	ctx, cancel := context.WithCancel(m.ctx)
-	r := &runner{tid: tid, cancel: cancel, done: make(chan struct{}), applied: cursors, moved: make(chan struct{})}
+	r := &runner{tid: tid, cancel: cancel, done: make(chan struct{}), applied: cursors, moved: make(chan struct{}), feed: feed}
 	for id, seq := range cursors {
 		r.applied[id] = seq
 	}
@@ -197,10 +207,15 @@ func (m *Manager) applyEvent(ctx context.Context, r *runner, rec threads.Record)
 	if err != nil {
 		return err
 	}
-	if _, err := applyRecord(ctx, m.store, b, rec); err != nil {
+	changes, err := applyRecord(ctx, m.store, b, m.schemas, rec)
+	if err != nil {
+		return fmt.Errorf("apply %s: %w", rec.Cid, err)
+	}
+	if err := r.feed.write(ctx, b, rec, changes); err != nil {
 		return fmt.Errorf("apply %s: %w", rec.Cid, err)
 	}
 	if err := b.Commit(ctx); err != nil {
+		r.feed.rollback()
 		return fmt.Errorf("apply %s: %w", rec.Cid, err)
 	}
 	r.mu.Lock()
@@ -283,12 +298,16 @@ func (m *Manager) Rebuild(ctx context.Context, tid ipel.ThreadID) error {
 			r.cancel()
 			<-r.done
 		}
-		if err := m.Drop(ctx, tid); err != nil {
+		quiet, err := m.loadCursors(tid)
+		if err != nil {
+			return err
+		}
+		if err := m.dropPrefix(ctx, threadPrefix(tid)); err != nil {
 			return err
 		}
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		nr, err := m.startRunner(tid)
+		nr, err := m.startRunner(tid, quiet)
 		if err != nil {
 			return err
 		}
@@ -305,10 +324,18 @@ func (m *Manager) Rebuild(ctx context.Context, tid ipel.ThreadID) error {
 	return m.CatchUp(ctx, tid)
 }
 
-// Drop deletes a thread's views (after the thread is removed, or before a
-// rebuild).
+// Drop deletes a thread's views and change feed, after the thread is
+// removed.
 func (m *Manager) Drop(ctx context.Context, tid ipel.ThreadID) error {
-	prefix := threadPrefix(tid) + "/"
+	if err := m.dropPrefix(ctx, threadPrefix(tid)); err != nil {
+		return err
+	}
+	return m.dropPrefix(ctx, feedPrefix(tid))
+}
+
+// dropPrefix deletes every entry under a prefix, in one batch.
+func (m *Manager) dropPrefix(ctx context.Context, prefix string) error {
+	prefix += "/"
 	res, err := m.store.Query(ctx, dsq.Query{Prefix: prefix, KeysOnly: true})
 	if err != nil {
 		return err
