@@ -168,20 +168,23 @@ func (c *schemaCache) compile(schema []byte) (*jsonschema.Schema, error) {
 	return s, err
 }
 
+// ErrBadSchema is wrapped by errors about schemas that do not compile.
+var ErrBadSchema = errors.New("bad JSON Schema")
+
 func compileSchema(schema []byte) (*jsonschema.Schema, error) {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema))
 	if err != nil {
-		return nil, fmt.Errorf("schema: malformed JSON: %w", err)
+		return nil, fmt.Errorf("%w: malformed JSON: %v", ErrBadSchema, err)
 	}
 	comp := jsonschema.NewCompiler()
 	comp.UseLoader(refuseLoader{})
 	const loc = "thread:///schema.json"
 	if err := comp.AddResource(loc, doc); err != nil {
-		return nil, fmt.Errorf("schema: %w", err)
+		return nil, fmt.Errorf("%w: %v", ErrBadSchema, err)
 	}
 	s, err := comp.Compile(loc)
 	if err != nil {
-		return nil, fmt.Errorf("schema: %w", err)
+		return nil, fmt.Errorf("%w: %v", ErrBadSchema, err)
 	}
 	return s, nil
 }

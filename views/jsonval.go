@@ -87,14 +87,17 @@ func lookup(doc any, path string) (any, bool) {
 	return cur, true
 }
 
+// ErrBadField is wrapped by errors about malformed field paths.
+var ErrBadField = errors.New("bad field path")
+
 // validPath checks a dotted field path.
 func validPath(path string) error {
 	if path == "" {
-		return errors.New("empty field path")
+		return fmt.Errorf("%w: empty", ErrBadField)
 	}
 	for _, part := range strings.Split(path, ".") {
 		if part == "" {
-			return fmt.Errorf("field path %q has an empty part", path)
+			return fmt.Errorf("%w: %q has an empty part", ErrBadField, path)
 		}
 	}
 	return nil
