@@ -454,8 +454,15 @@ func (ex *executor) run(ctx context.Context, q Query) (QueryResult, error) {
 // lookupIndex adds to ids the (hex) IDs of documents an index access finds.
 func (ex *executor) lookupIndex(ctx context.Context, a *access, ids map[string]bool) error {
 	prefix := indexFieldPrefix(ex.tid, ex.coll, a.field)
-	collect := func(p string, keep func(value string) bool) error {
-		res, err := ex.store.Query(ctx, dsq.Query{Prefix: p, KeysOnly: true})
+	// collect reads index entries under p in key order (so in value
+	// order); keep says whether to take an entry's value, and whether any
+	// later value can still be taken.
+	collect := func(p string, keep func(value string) (take, more bool)) error {
+		q := dsq.Query{Prefix: p, KeysOnly: true}
+		if keep != nil {
+			q.Orders = []dsq.Order{dsq.OrderByKey{}}
+		}
+		res, err := ex.store.Query(ctx, q)
 		if err != nil {
 			return err
 		}
@@ -464,11 +471,20 @@ func (ex *executor) lookupIndex(ctx context.Context, a *access, ids map[string]b
 			if r.Error != nil {
 				return r.Error
 			}
-			k := ds.RawKey(r.Key)
-			if keep != nil && !keep(k.Parent().BaseNamespace()) {
-				continue
+			// <prefix>/<value>/<hex id>
+			cut := strings.LastIndexByte(r.Key, '/')
+			id := r.Key[cut+1:]
+			if keep != nil {
+				value := r.Key[len(prefix)+1 : cut]
+				take, more := keep(value)
+				if !more {
+					return nil
+				}
+				if !take {
+					continue
+				}
 			}
-			ids[k.BaseNamespace()] = true
+			ids[id] = true
 		}
 		return nil
 	}
@@ -492,16 +508,17 @@ func (ex *executor) lookupIndex(ctx context.Context, a *access, ids map[string]b
 	if a.lo != nil && a.hi != nil && lo[0] != hi[0] {
 		return nil // a number above and a string below: nothing matches
 	}
-	return collect(prefix, func(v string) bool {
-		if v[0] != tag {
-			return false
+	return collect(prefix, func(v string) (take, more bool) {
+		switch {
+		case v[0] < tag:
+			return false, true
+		case v[0] > tag:
+			return false, false // values of a later type follow
+		case a.lo != nil && (v < lo || (v == lo && a.lo.op == opGt)):
+			return false, true
+		case a.hi != nil && (v > hi || (v == hi && a.hi.op == opLt)):
+			return false, false
 		}
-		if a.lo != nil && (v < lo || (v == lo && a.lo.op == opGt)) {
-			return false
-		}
-		if a.hi != nil && (v > hi || (v == hi && a.hi.op == opLt)) {
-			return false
-		}
-		return true
+		return true, true
 	})
 }
