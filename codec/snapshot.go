@@ -81,7 +81,9 @@ type snapshotRoot struct {
 
 // sivKey seals deterministically.
 type sivKey struct {
-	aead  interface{ Seal(dst, nonce, pt, ad []byte) []byte }
+	aead interface {
+		Seal(dst, nonce, pt, ad []byte) []byte
+	}
 	open  func(dst, nonce, ct, ad []byte) ([]byte, error)
 	nonce []byte
 }

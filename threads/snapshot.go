@@ -76,12 +76,12 @@ type SnapshotInfo struct {
 }
 
 type snapshotRecord struct {
-	Root    []byte                `cbor:"r"`
+	Root    []byte                 `cbor:"r"`
 	Cursor  []codec.SnapshotCursor `cbor:"c"`
-	Entries uint64                `cbor:"n"`
-	Size    uint64                `cbor:"z"`
-	Pages   int                   `cbor:"p"`
-	Created int64                 `cbor:"t"`
+	Entries uint64                 `cbor:"n"`
+	Size    uint64                 `cbor:"z"`
+	Pages   int                    `cbor:"p"`
+	Created int64                  `cbor:"t"`
 }
 
 func (r *snapshotRecord) info() (SnapshotInfo, error) {
