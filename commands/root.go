@@ -60,6 +60,8 @@ The threads commands run inside the daemon: start it with 'ipfs daemon'.
 			"kv":       kvCmd(p),
 			"view":     viewCmd(p),
 			"stats":    statsCmd(p),
+			"snapshot": snapshotCmd(p),
+			"compact":  compactCmd(p),
 		},
 	}
 }
@@ -113,6 +115,7 @@ func userError(err error) error {
 	for _, target := range []error{
 		threads.ErrThreadNotFound, threads.ErrEventNotFound, threads.ErrLogNotFound,
 		threads.ErrEmptyBody, threads.ErrBodyTooLarge, threads.ErrNotWriter, threads.ErrNoReadKey,
+		threads.ErrNoSnapshot,
 	} {
 		if errors.Is(err, target) {
 			return cmds.Errorf(cmds.ErrClient, "%s", err)
