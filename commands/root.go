@@ -58,6 +58,7 @@ The threads commands run inside the daemon: start it with 'ipfs daemon'.
 			"addrs":    addrsCmd(p),
 			"follower": followerCmd(p),
 			"kv":       kvCmd(p),
+			"docs":     docsCmd(p),
 			"view":     viewCmd(p),
 			"stats":    statsCmd(p),
 			"snapshot": snapshotCmd(p),
@@ -116,6 +117,8 @@ func userError(err error) error {
 		threads.ErrThreadNotFound, threads.ErrEventNotFound, threads.ErrLogNotFound,
 		threads.ErrEmptyBody, threads.ErrBodyTooLarge, threads.ErrNotWriter, threads.ErrNoReadKey,
 		threads.ErrNoSnapshot,
+		views.ErrUnknownCollection, views.ErrDocNotFound, views.ErrBadDocument, views.ErrSchema,
+		views.ErrBadQuery, views.ErrBadCollection, views.ErrBadField, views.ErrBadSchema,
 	} {
 		if errors.Is(err, target) {
 			return cmds.Errorf(cmds.ErrClient, "%s", err)

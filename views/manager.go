@@ -23,9 +23,10 @@ var log = logging.Logger("threads/views")
 // Manager keeps the views of every thread it is asked to up to date, one
 // runner per thread following the thread's events.
 type Manager struct {
-	s     *threads.Service
-	store ds.Batching
-	apply prometheus.Histogram
+	s       *threads.Service
+	store   ds.Batching
+	apply   prometheus.Histogram
+	schemas *schemaCache
 
 	// SnapshotInterval: the runner takes a snapshot whenever the events
 	// applied (the sum of the cursor's seqs) reach a multiple of it; 0: off.
@@ -48,6 +49,8 @@ type runner struct {
 	tid    ipel.ThreadID
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	feed *feedWriter
 
 	// applyMu is held while a batch is applied and while a snapshot is
 	// taken or loaded, so a snapshot sees state and cursors together.
@@ -78,7 +81,7 @@ func NewManager(s *threads.Service, store ds.Batching, reg prometheus.Registerer
 			}
 		}
 	}
-	return &Manager{s: s, store: store, apply: h, ctx: ctx, cancel: cancel,
+	return &Manager{s: s, store: store, apply: h, schemas: newSchemaCache(), ctx: ctx, cancel: cancel,
 		runners: map[ipel.ThreadID]*runner{}, rebuilding: map[ipel.ThreadID]chan struct{}{}}
 }
 
@@ -121,7 +124,7 @@ func (m *Manager) Ensure(tid ipel.ThreadID) error {
 	if m.ctx.Err() != nil {
 		return threads.ErrClosed
 	}
-	r, err := m.startRunner(tid)
+	r, err := m.startRunner(tid, nil)
 	if err != nil {
 		return err
 	}
@@ -165,13 +168,20 @@ func (m *Manager) loadCursors(tid ipel.ThreadID) (map[ipel.LogID]uint64, error) 
 	return out, nil
 }
 
-func (m *Manager) startRunner(tid ipel.ThreadID) (*runner, error) {
+// startRunner starts applying a thread's events after its cursors; the
+// changes of events up to quiet (events a rebuild applies again) are not
+// fed to change streams again.
+func (m *Manager) startRunner(tid ipel.ThreadID, quiet map[ipel.LogID]uint64) (*runner, error) {
 	cursors, err := m.loadCursors(tid)
 	if err != nil {
 		return nil, fmt.Errorf("views of %s: %w", tid, err)
 	}
+	feed, err := m.openFeed(m.ctx, tid, quiet)
+	if err != nil {
+		return nil, fmt.Errorf("views of %s: %w", tid, err)
+	}
 	ctx, cancel := context.WithCancel(m.ctx)
-	r := &runner{tid: tid, cancel: cancel, done: make(chan struct{}), applied: cursors, moved: make(chan struct{})}
+	r := &runner{tid: tid, cancel: cancel, done: make(chan struct{}), applied: cursors, moved: make(chan struct{}), feed: feed}
 	for id, seq := range cursors {
 		r.applied[id] = seq
 	}
@@ -262,13 +272,21 @@ func (m *Manager) commitBatch(ctx context.Context, r *runner, recs []threads.Rec
 	if err != nil {
 		return err
 	}
-	ov := &overlay{r: m.store, pending: map[ds.Key][]byte{}}
+	ov := newOverlay(m.store)
+	saved := r.feed.last
 	for _, rec := range recs {
-		if _, err := applyRecordOverlay(ctx, ov, b, rec); err != nil {
+		changes, err := applyRecordOverlay(ctx, ov, b, m.schemas, rec)
+		if err != nil {
+			r.feed.last = saved
+			return fmt.Errorf("apply %s: %w", rec.Cid, err)
+		}
+		if err := r.feed.write(ctx, b, rec, changes); err != nil {
+			r.feed.last = saved
 			return fmt.Errorf("apply %s: %w", rec.Cid, err)
 		}
 	}
 	if err := b.Commit(ctx); err != nil {
+		r.feed.last, r.feed.pending = saved, 0
 		return fmt.Errorf("apply %d events: %w", len(recs), err)
 	}
 	per := time.Since(start).Seconds() / float64(len(recs))
@@ -357,12 +375,16 @@ func (m *Manager) Rebuild(ctx context.Context, tid ipel.ThreadID) error {
 			r.cancel()
 			<-r.done
 		}
-		if err := m.Drop(ctx, tid); err != nil {
+		quiet, err := m.loadCursors(tid)
+		if err != nil {
+			return err
+		}
+		if err := m.dropPrefix(ctx, threadPrefix(tid)); err != nil {
 			return err
 		}
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		nr, err := m.startRunner(tid)
+		nr, err := m.startRunner(tid, quiet)
 		if err != nil {
 			return err
 		}
@@ -379,10 +401,18 @@ func (m *Manager) Rebuild(ctx context.Context, tid ipel.ThreadID) error {
 	return m.CatchUp(ctx, tid)
 }
 
-// Drop deletes a thread's views (after the thread is removed, or before a
-// rebuild).
+// Drop deletes a thread's views and change feed, after the thread is
+// removed.
 func (m *Manager) Drop(ctx context.Context, tid ipel.ThreadID) error {
-	prefix := threadPrefix(tid) + "/"
+	if err := m.dropPrefix(ctx, threadPrefix(tid)); err != nil {
+		return err
+	}
+	return m.dropPrefix(ctx, feedPrefix(tid))
+}
+
+// dropPrefix deletes every entry under a prefix, in one batch.
+func (m *Manager) dropPrefix(ctx context.Context, prefix string) error {
+	prefix += "/"
 	res, err := m.store.Query(ctx, dsq.Query{Prefix: prefix, KeysOnly: true})
 	if err != nil {
 		return err
