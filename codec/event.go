@@ -26,7 +26,12 @@ const BodyCodec = cid.Raw
 const MaxBlockSize = 2 << 20
 
 // envelopeVersion is the version of the block envelope and the node inside.
-const envelopeVersion = 1
+// Version 2 no longer lists the previous event among the envelope's links:
+// the link stays inside the signed, sealed node, so that the pinner and the
+// garbage collector never walk a log's chain (a compacted log has no blocks
+// below its base). Logs are kept alive by their retention DAG instead (see
+// retention.go). Version 1 blocks (prev listed) still open.
+const envelopeVersion = 2
 
 // signingDomain separates event signatures from any other use of a log key.
 const signingDomain = "kubo-threads/event/v1\x00"
@@ -80,10 +85,11 @@ type Node struct {
 	Sig      []byte   // Ed25519 signature by the log key over all of the above
 }
 
-// links are the node's links in the order the envelope lists them.
-func (n *Node) links() []Link {
+// links are the node's links in the order the envelope lists them: since
+// version 2 only the separate body block.
+func (n *Node) links(version int) []Link {
 	ls := make([]Link, 0, 2)
-	if n.Prev.Defined() {
+	if version == 1 && n.Prev.Defined() {
 		ls = append(ls, n.Prev)
 	}
 	if n.BodyLink.Defined() {
@@ -208,7 +214,7 @@ func Seal(sk crypto.PrivKey, follow *Key, pos Position, c Content) (*Event, erro
 	if err != nil {
 		return nil, fmt.Errorf("encode node: %w", err)
 	}
-	env := envelope{V: envelopeVersion, L: n.links()}
+	env := envelope{V: envelopeVersion, L: n.links(envelopeVersion)}
 	ad, err := encMode.Marshal(env.L)
 	if err != nil {
 		return nil, fmt.Errorf("encode links: %w", err)
@@ -266,7 +272,7 @@ func Open(blk blocks.Block, follow *Key) (*Event, error) {
 	if err := decMode.Unmarshal(data, &env); err != nil {
 		return nil, fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
 	}
-	if env.V != envelopeVersion {
+	if env.V != envelopeVersion && env.V != 1 {
 		return nil, fmt.Errorf("%w: envelope version %d", ErrMalformed, env.V)
 	}
 	ad, err := encMode.Marshal(env.L)
@@ -281,7 +287,7 @@ func Open(blk blocks.Block, follow *Key) (*Event, error) {
 	if err := decMode.Unmarshal(nb, &n); err != nil {
 		return nil, fmt.Errorf("%w: node: %v", ErrMalformed, err)
 	}
-	want := n.links()
+	want := n.links(env.V)
 	if len(want) != len(env.L) {
 		return nil, fmt.Errorf("%w: envelope lists %d links, node has %d", ErrMalformed, len(env.L), len(want))
 	}

@@ -61,6 +61,8 @@ The threads commands run inside the daemon: start it with 'ipfs daemon'.
 			"docs":     docsCmd(p),
 			"view":     viewCmd(p),
 			"stats":    statsCmd(p),
+			"snapshot": snapshotCmd(p),
+			"compact":  compactCmd(p),
 		},
 	}
 }
@@ -114,6 +116,7 @@ func userError(err error) error {
 	for _, target := range []error{
 		threads.ErrThreadNotFound, threads.ErrEventNotFound, threads.ErrLogNotFound,
 		threads.ErrEmptyBody, threads.ErrBodyTooLarge, threads.ErrNotWriter, threads.ErrNoReadKey,
+		threads.ErrNoSnapshot,
 		views.ErrUnknownCollection, views.ErrDocNotFound, views.ErrBadDocument, views.ErrSchema,
 		views.ErrBadQuery, views.ErrBadCollection, views.ErrBadField, views.ErrBadSchema,
 	} {

@@ -136,17 +136,27 @@ Opens an invite sealed to this node, records the thread's keys, creates this
 node's log when the role is write, tells the thread's members where it is,
 and starts pulling the history in the background ('ipfs threads info' shows
 the progress). Prints the thread ID.
+
+Readers and writers first fetch the inviter's latest snapshot of the
+thread's views (when it has one) and pull only the events after it;
+--snapshot=false pulls and replays the whole history instead. A snapshot is
+authenticated by the read key only: any reader could forge the state it
+claims before its cursor (events after it are verified as usual).
 `,
 		},
 		Arguments: []cmds.Argument{
 			cmds.StringArg("invite", true, false, "The invite, as 'ipfs threads invite' printed it."),
+		},
+		Options: []cmds.Option{
+			cmds.BoolOption("snapshot", "Start from the inviter's latest snapshot.").WithDefault(true),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
 			b, err := backend(p, env)
 			if err != nil {
 				return err
 			}
-			ti, err := b.Threads.Join(req.Context, req.Arguments[0])
+			useSnap, _ := req.Options["snapshot"].(bool)
+			ti, err := b.Threads.JoinWith(req.Context, req.Arguments[0], threads.JoinOptions{FullReplay: !useSnap})
 			if errors.Is(err, codec.ErrBadInvite) || errors.Is(err, threads.ErrAlreadyMember) {
 				return cmds.Errorf(cmds.ErrClient, "%s", err)
 			}

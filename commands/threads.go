@@ -40,6 +40,10 @@ type LogOutput struct {
 	Seq   uint64
 	Own   bool
 	Addrs []string `json:",omitempty"`
+	// Base is the last compacted seq (0: none); the log holds Base+1..Seq.
+	Base            uint64
+	CompactedEvents uint64
+	CompactedBytes  uint64
 }
 
 // EquivocationOutput names a rejected conflicting event.
@@ -59,7 +63,7 @@ func threadOutput(b *Backend, ti threads.ThreadInfo) ThreadOutput {
 		out.Keys.Log = ti.OwnLog.String()
 	}
 	for _, l := range ti.Logs {
-		lo := LogOutput{ID: l.ID.String(), Seq: l.Seq, Own: l.Own}
+		lo := LogOutput{ID: l.ID.String(), Seq: l.Seq, Own: l.Own, Base: l.Base, CompactedEvents: l.CompactedEvents, CompactedBytes: l.CompactedBytes}
 		if l.Head.Defined() {
 			lo.Head = l.Head.String()
 		}
@@ -229,6 +233,9 @@ node serves its own log (/p2p/<peer>/ipel/<log>), and any equivocation
 						head = "none"
 					}
 					fmt.Fprintf(&sb, "  %s%s\n    seq:  %d\n    head: %s\n", l.ID, own, l.Seq, head)
+					if l.Base > 0 {
+						fmt.Fprintf(&sb, "    base: %d (compacted: %d events, %d bytes)\n", l.Base, l.CompactedEvents, l.CompactedBytes)
+					}
 					for _, a := range l.Addrs {
 						fmt.Fprintf(&sb, "    addr: %s\n", a)
 					}

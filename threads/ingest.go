@@ -96,6 +96,9 @@ func (s *Service) Ingest(ctx context.Context, tid ipel.ThreadID, eventBlocks []b
 			headSeq, head = batch[n-1].Seq, batch[n-1].Cid()
 		}
 		switch {
+		case ev.Seq <= st.base:
+			res.Duplicates++ // compacted: covered by the snapshot
+			continue
 		case ev.Seq <= headSeq:
 			held, err := s.heldAt(ctx, tid, logID, ev.Seq, batch)
 			if err != nil {
@@ -270,7 +273,7 @@ func (s *Service) openOrVerify(ctx context.Context, th *thread, blk blocks.Block
 func (s *Service) isHeld(ctx context.Context, th *thread, logID ipel.LogID, seq uint64, c cid.Cid) bool {
 	th.mu.Lock()
 	st := th.logs[logID]
-	held := st != nil && seq <= st.seq
+	held := st != nil && seq <= st.seq && seq > st.base
 	th.mu.Unlock()
 	if !held {
 		return false

@@ -167,10 +167,25 @@ func (s *Service) Invites(ctx context.Context) ([]ReceivedInvite, error) {
 	return out, nil
 }
 
+// JoinOptions tune a join.
+type JoinOptions struct {
+	// FullReplay skips the snapshot: the whole history is pulled and the
+	// views replay it. By default a reader or writer first fetches the
+	// inviter's latest snapshot (if it has one), starts each log after the
+	// snapshot's cursor and pulls only later events.
+	FullReplay bool
+}
+
 // Join accepts an invite: it records the thread's keys, creates this node's
-// log when the role is write, learns where the logs are, announces itself
-// to the members it can reach, and starts pulling the history.
+// log when the role is write, learns where the logs are, fetches the
+// inviter's latest snapshot (readers and writers), announces itself to the
+// members it can reach, and starts pulling the history after the snapshot.
 func (s *Service) Join(ctx context.Context, text string) (ThreadInfo, error) {
+	return s.JoinWith(ctx, text, JoinOptions{})
+}
+
+// JoinWith is Join with options.
+func (s *Service) JoinWith(ctx context.Context, text string, opts JoinOptions) (ThreadInfo, error) {
 	if s.deps.Identity == nil {
 		return ThreadInfo{}, errors.New("join: this node has no identity key to open invites")
 	}
@@ -257,6 +272,9 @@ func (s *Service) Join(ctx context.Context, text string) (ThreadInfo, error) {
 	s.threads[tid] = th
 	s.mu.Unlock()
 	if s.net != nil {
+		if !opts.FullReplay && th.read != nil {
+			s.net.joinFromSnapshot(ctx, th, inviters)
+		}
 		s.net.subscribe(th)
 		seen := map[peer.ID]bool{}
 		for _, p := range inviters {
@@ -317,4 +335,24 @@ func (s *Service) Addrs(ctx context.Context, tid ipel.ThreadID) ([]ipel.AddrEntr
 		return nil, nil
 	}
 	return s.net.book.Entries(ctx, tid), nil
+}
+
+// joinFromSnapshot fetches the first snapshot an inviter has. Without one
+// (or on failure) the join falls back to a full replay.
+func (n *network) joinFromSnapshot(ctx context.Context, th *thread, inviters []peer.ID) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	seen := map[peer.ID]bool{}
+	for _, p := range inviters {
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		si, err := n.fetchSnapshot(ctx, th, p)
+		if err == nil {
+			log.Infof("thread %s: joined from snapshot %s of %s (%d events)", th.id, si.Root, p, si.Events)
+			return
+		}
+		log.Debugf("thread %s: snapshot from %s: %s", th.id, p, err)
+	}
 }

@@ -152,7 +152,16 @@ type logState struct {
 	sk     crypto.PrivKey // only for the log this node writes
 	head   cid.Cid
 	seq    uint64
-	pinned cid.Cid
+	pinned cid.Cid // root of the retention DAG as last pinned
+
+	// base is the last compacted seq: events base+1..seq are held; baseCid
+	// is the event at base (the prev of event base+1).
+	base    uint64
+	baseCid cid.Cid
+	// compacted counts what compactions dropped (events, block bytes).
+	compactedEvents, compactedBytes uint64
+
+	ret *retention // the retention DAG in memory; nil until built
 }
 
 // New opens the engine on its stores and loads every thread.
@@ -254,13 +263,16 @@ func (s *Service) openThread(ctx context.Context, rec *threadRecord) (*thread, e
 		if st.sk != nil {
 			th.own = st
 		}
-		// A crash between the head commit and the pin update leaves the pin
-		// behind the head: move it now.
-		if st.head.Defined() && !st.pinned.Equals(st.head) {
-			if err := s.repin(ctx, th, st, st.head); err != nil {
+		// A crash between the head commit and the pin update leaves the
+		// retention DAG behind the head: bring it up to date from the index.
+		if st.head.Defined() {
+			before := st.pinned
+			if err := s.repin(ctx, th, st); err != nil {
 				log.Warnf("thread %s: log %s: re-pin head: %s", tid, st.id, err)
-			} else if err := s.saveLog(ctx, th.id, st); err != nil {
-				return nil, err
+			} else if !before.Equals(st.pinned) {
+				if err := s.saveLog(ctx, th.id, st); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
@@ -330,6 +342,12 @@ type LogInfo struct {
 	Head cid.Cid
 	Seq  uint64
 	Own  bool
+	// Base is the last compacted seq (0: nothing compacted); the log holds
+	// events Base+1..Seq. CompactedEvents and CompactedBytes count what
+	// compactions dropped.
+	Base            uint64
+	CompactedEvents uint64
+	CompactedBytes  uint64
 }
 
 // CreateThread makes a new thread of the given variant with fresh follow and
@@ -411,7 +429,8 @@ func (th *thread) info() ThreadInfo {
 		ti.OwnLog = th.own.id
 	}
 	for _, st := range th.logs {
-		ti.Logs = append(ti.Logs, LogInfo{ID: st.id, Head: st.head, Seq: st.seq, Own: st == th.own})
+		ti.Logs = append(ti.Logs, LogInfo{ID: st.id, Head: st.head, Seq: st.seq, Own: st == th.own,
+			Base: st.base, CompactedEvents: st.compactedEvents, CompactedBytes: st.compactedBytes})
 	}
 	sort.Slice(ti.Logs, func(i, j int) bool { return ti.Logs[i].ID < ti.Logs[j].ID })
 	return ti
@@ -509,6 +528,16 @@ func (s *Service) RemoveThread(ctx context.Context, tid ipel.ThreadID) error {
 			}
 		}
 	}
+	if rec, err := s.snapshotRecord(ctx, tid); err == nil {
+		if root, err := cid.Cast(rec.Root); err == nil {
+			if err := s.deps.Pinner.Unpin(ctx, root, true); err != nil && !errors.Is(err, pin.ErrNotPinned) {
+				return fmt.Errorf("remove thread %s: unpin snapshot: %w", tid, err)
+			}
+		}
+		if err := s.deps.Datastore.Delete(ctx, snapshotRecordKey(tid)); err != nil {
+			return fmt.Errorf("remove thread %s: %w", tid, err)
+		}
+	}
 	for _, p := range threadPrefixes(tid) {
 		if err := deletePrefix(ctx, s.deps.Datastore, p); err != nil {
 			return fmt.Errorf("remove thread %s: %w", tid, err)
@@ -522,26 +551,30 @@ func pinName(tid ipel.ThreadID, log ipel.LogID) string {
 	return "threads/" + tid.String() + "/" + log.String()
 }
 
-// repin moves a log's pin to head: it pins the new head recursively
-// (without fetching: the blocks are local) and unpins the old one. It does
-// not use the pinner's Update, which walks both chains to their start and so
-// costs as much as the whole log. It does not write the log record: the next
-// commit records the new pin, and until then a restart finds the pin one
-// step behind and moves it again, which is harmless.
-func (s *Service) repin(ctx context.Context, th *thread, st *logState, head cid.Cid) error {
+// repin brings a log's retention DAG up to its head and moves the log's pin
+// to the DAG's new root: it pins the new root recursively (without
+// fetching: the blocks are local) and unpins the old one. It does not use
+// the pinner's Update, which walks both DAGs. It does not write the log
+// record: the next commit records the new pin, and until then a restart
+// finds the pin behind and moves it again, which is harmless.
+func (s *Service) repin(ctx context.Context, th *thread, st *logState) error {
 	th.mu.Lock()
 	old := st.pinned
 	th.mu.Unlock()
-	if old.Equals(head) {
+	root, err := s.updateRetention(ctx, th, st)
+	if err != nil {
+		return err
+	}
+	if old.Equals(root) {
 		return nil
 	}
-	_, pinned, err := s.deps.Pinner.IsPinnedWithType(ctx, head, pin.Recursive)
+	_, pinned, err := s.deps.Pinner.IsPinnedWithType(ctx, root, pin.Recursive)
 	if err != nil {
-		return fmt.Errorf("pin %s: %w", head, err)
+		return fmt.Errorf("pin %s: %w", root, err)
 	}
 	if !pinned {
-		if err := s.deps.Pinner.PinWithMode(ctx, head, pin.Recursive, pinName(th.id, st.id)); err != nil {
-			return fmt.Errorf("pin %s: %w", head, err)
+		if err := s.deps.Pinner.PinWithMode(ctx, root, pin.Recursive, pinName(th.id, st.id)); err != nil {
+			return fmt.Errorf("pin %s: %w", root, err)
 		}
 	}
 	if old.Defined() {
@@ -550,7 +583,7 @@ func (s *Service) repin(ctx context.Context, th *thread, st *logState, head cid.
 		}
 	}
 	th.mu.Lock()
-	st.pinned = head
+	st.pinned = root
 	th.mu.Unlock()
 	return nil
 }

@@ -30,7 +30,13 @@ type logRecord struct {
 	PrivKey []byte `cbor:"sk,omitempty"` // only for logs this node writes
 	Head    []byte `cbor:"head,omitempty"`
 	Seq     uint64 `cbor:"seq"`
-	Pinned  []byte `cbor:"pinned,omitempty"` // head as last pinned
+	Pinned  []byte `cbor:"pinned,omitempty"` // retention root as last pinned
+	// Compaction: the log holds events Base+1..Seq; BaseCid is the event at
+	// Base; CEvents and CBytes count what was dropped.
+	Base    uint64 `cbor:"base,omitempty"`
+	BaseCid []byte `cbor:"bcid,omitempty"`
+	CEvents uint64 `cbor:"ce,omitempty"`
+	CBytes  uint64 `cbor:"cb,omitempty"`
 }
 
 func threadKey(tid ipel.ThreadID) ds.Key {
@@ -47,6 +53,10 @@ func eventKey(tid ipel.ThreadID, log ipel.LogID, seq uint64) ds.Key {
 
 func evidenceKey(tid ipel.ThreadID, log ipel.LogID, seq uint64, c cid.Cid) ds.Key {
 	return ds.KeyWithNamespaces([]string{"eq", tid.String(), log.String(), seqString(seq), c.String()})
+}
+
+func snapshotRecordKey(tid ipel.ThreadID) ds.Key {
+	return ds.KeyWithNamespaces([]string{"sn", tid.String()})
 }
 
 func inviteKey(tid ipel.ThreadID, from peer.ID) ds.Key {
@@ -97,7 +107,12 @@ func (r *logRecord) toState() (*logState, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &logState{id: id, seq: r.Seq}
+	st := &logState{id: id, seq: r.Seq, base: r.Base, compactedEvents: r.CEvents, compactedBytes: r.CBytes}
+	if len(r.BaseCid) > 0 {
+		if st.baseCid, err = cid.Cast(r.BaseCid); err != nil {
+			return nil, fmt.Errorf("log %s: base: %w", id, err)
+		}
+	}
 	if len(r.PrivKey) > 0 {
 		if st.sk, err = crypto.UnmarshalPrivateKey(r.PrivKey); err != nil {
 			return nil, fmt.Errorf("log %s: private key: %w", id, err)
@@ -117,7 +132,10 @@ func (r *logRecord) toState() (*logState, error) {
 }
 
 func (st *logState) record() (*logRecord, error) {
-	r := &logRecord{ID: []byte(st.id), Seq: st.seq}
+	r := &logRecord{ID: []byte(st.id), Seq: st.seq, Base: st.base, CEvents: st.compactedEvents, CBytes: st.compactedBytes}
+	if st.baseCid.Defined() {
+		r.BaseCid = st.baseCid.Bytes()
+	}
 	if st.sk != nil {
 		b, err := crypto.MarshalPrivateKey(st.sk)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
@@ -27,6 +28,13 @@ type Manager struct {
 	apply   prometheus.Histogram
 	schemas *schemaCache
 
+	// SnapshotInterval: the runner takes a snapshot whenever the events
+	// applied (the sum of the cursor's seqs) reach a multiple of it; 0: off.
+	// Set it before the first Ensure.
+	SnapshotInterval uint64
+	// AutoCompact compacts the logs after every automatic snapshot.
+	AutoCompact bool
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -43,6 +51,10 @@ type runner struct {
 	done   chan struct{}
 
 	feed *feedWriter
+
+	// applyMu is held while a batch is applied and while a snapshot is
+	// taken or loaded, so a snapshot sees state and cursors together.
+	applyMu sync.Mutex
 
 	mu      sync.Mutex
 	applied map[ipel.LogID]uint64
@@ -177,9 +189,7 @@ func (m *Manager) startRunner(tid ipel.ThreadID, quiet map[ipel.LogID]uint64) (*
 	go func() {
 		defer m.wg.Done()
 		defer close(r.done)
-		err := m.s.ListenFrom(ctx, tid, threads.Cursor{Logs: copyCursors(cursors)}, func(rec threads.Record) error {
-			return m.applyEvent(ctx, r, rec)
-		})
+		err := m.run(ctx, r, cursors)
 		r.mu.Lock()
 		r.err = err
 		close(r.moved)
@@ -192,6 +202,24 @@ func (m *Manager) startRunner(tid ipel.ThreadID, quiet map[ipel.LogID]uint64) (*
 	return r, nil
 }
 
+// run applies the thread's events from the cursors on. When a log is
+// compacted past its cursor, the views start over from the snapshot.
+func (m *Manager) run(ctx context.Context, r *runner, cursors map[ipel.LogID]uint64) error {
+	loaded := false
+	for {
+		err := m.s.ListenBatches(ctx, r.tid, threads.Cursor{Logs: copyCursors(cursors), Strict: true}, applyBatch, func(recs []threads.Record) error {
+			return m.applyBatch(ctx, r, recs)
+		})
+		if !errors.Is(err, threads.ErrCompacted) || loaded {
+			return err
+		}
+		loaded = true
+		if cursors, err = m.loadSnapshot(ctx, r); err != nil {
+			return err
+		}
+	}
+}
+
 func copyCursors(c map[ipel.LogID]uint64) map[ipel.LogID]uint64 {
 	out := make(map[ipel.LogID]uint64, len(c))
 	for k, v := range c {
@@ -200,26 +228,75 @@ func copyCursors(c map[ipel.LogID]uint64) map[ipel.LogID]uint64 {
 	return out
 }
 
-// applyEvent folds one event into the views, state and cursor in one batch.
-func (m *Manager) applyEvent(ctx context.Context, r *runner, rec threads.Record) error {
-	defer prometheus.NewTimer(m.apply).ObserveDuration()
+// applyBatch is how many events the runner applies in one datastore batch.
+const applyBatch = 512
+
+// applyBatch folds events into the views, state and cursors in one batch
+// (a crash never splits them). When the events applied reach a multiple of
+// SnapshotInterval, the batch is cut there and a snapshot is taken, so that
+// every replica snapshots at the same count.
+func (m *Manager) applyBatch(ctx context.Context, r *runner, recs []threads.Record) error {
+	for len(recs) > 0 {
+		n := len(recs)
+		snap := false
+		if iv := m.SnapshotInterval; iv > 0 {
+			r.mu.Lock()
+			var sum uint64
+			for _, s := range r.applied {
+				sum += s
+			}
+			r.mu.Unlock()
+			// Events of one log in a batch are contiguous: each adds one.
+			if next := (sum/iv + 1) * iv; next-sum <= uint64(n) {
+				n, snap = int(next-sum), true
+			}
+		}
+		if err := m.commitBatch(ctx, r, recs[:n]); err != nil {
+			return err
+		}
+		if snap {
+			if err := m.autoSnapshot(ctx, r); err != nil {
+				log.Warnf("views of %s: snapshot: %s", r.tid, err)
+			}
+		}
+		recs = recs[n:]
+	}
+	return nil
+}
+
+func (m *Manager) commitBatch(ctx context.Context, r *runner, recs []threads.Record) error {
+	start := time.Now()
+	r.applyMu.Lock()
+	defer r.applyMu.Unlock()
 	b, err := m.store.Batch(ctx)
 	if err != nil {
 		return err
 	}
-	changes, err := applyRecord(ctx, m.store, b, m.schemas, rec)
-	if err != nil {
-		return fmt.Errorf("apply %s: %w", rec.Cid, err)
-	}
-	if err := r.feed.write(ctx, b, rec, changes); err != nil {
-		return fmt.Errorf("apply %s: %w", rec.Cid, err)
+	ov := newOverlay(m.store)
+	saved := r.feed.last
+	for _, rec := range recs {
+		changes, err := applyRecordOverlay(ctx, ov, b, m.schemas, rec)
+		if err != nil {
+			r.feed.last = saved
+			return fmt.Errorf("apply %s: %w", rec.Cid, err)
+		}
+		if err := r.feed.write(ctx, b, rec, changes); err != nil {
+			r.feed.last = saved
+			return fmt.Errorf("apply %s: %w", rec.Cid, err)
+		}
 	}
 	if err := b.Commit(ctx); err != nil {
-		r.feed.rollback()
-		return fmt.Errorf("apply %s: %w", rec.Cid, err)
+		r.feed.last, r.feed.pending = saved, 0
+		return fmt.Errorf("apply %d events: %w", len(recs), err)
+	}
+	per := time.Since(start).Seconds() / float64(len(recs))
+	for range recs {
+		m.apply.Observe(per)
 	}
 	r.mu.Lock()
-	r.applied[rec.Log] = rec.Seq
+	for _, rec := range recs {
+		r.applied[rec.Log] = rec.Seq
+	}
 	close(r.moved)
 	r.moved = make(chan struct{})
 	r.mu.Unlock()
