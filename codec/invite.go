@@ -49,6 +49,12 @@ type Invite struct {
 	Inviter []byte   `cbor:"i"` // the inviting peer
 	Invitee []byte   `cbor:"e"` // the peer it is sealed to
 	Created int64    `cbor:"c"`
+	// OldRead are the read keys before the current one (Read), for events
+	// sealed before a rotation.
+	OldRead [][]byte `cbor:"ok,omitempty"`
+	// Creator is an access-controlled thread's creator, which the thread ID
+	// commits to.
+	Creator []byte `cbor:"o,omitempty"`
 }
 
 // invitePrefix marks the plaintext, so a sealed box of something else does

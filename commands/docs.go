@@ -45,6 +45,7 @@ logical clock wins, then the greater log ID; every replica agrees.
 			"del":    docsDelCmd(p),
 			"query":  docsQueryCmd(p),
 			"listen": docsListenCmd(p),
+			"acl":    docsACLCmd(p),
 		},
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kubo-threads/kubo-threads/ipel"
 	"github.com/kubo-threads/kubo-threads/threads"
+	"github.com/kubo-threads/kubo-threads/views"
 )
 
 // AddOutput names the appended event.
@@ -52,6 +53,9 @@ MaxBodySize (1 MiB by default).
 			body, err := readBody(req, b.Threads.Config().MaxBodySize)
 			if err != nil {
 				return err
+			}
+			if err := b.Views.CheckWrite(tid, views.RoleWrite); err != nil {
+				return userError(err)
 			}
 			ref, err := b.Threads.Append(req.Context, tid, body)
 			if err != nil {

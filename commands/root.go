@@ -59,6 +59,7 @@ The threads commands run inside the daemon: start it with 'ipfs daemon'.
 			"follower": followerCmd(p),
 			"kv":       kvCmd(p),
 			"docs":     docsCmd(p),
+			"acl":      aclCmd(p),
 			"view":     viewCmd(p),
 			"stats":    statsCmd(p),
 			"snapshot": snapshotCmd(p),
@@ -119,6 +120,7 @@ func userError(err error) error {
 		threads.ErrNoSnapshot,
 		views.ErrUnknownCollection, views.ErrDocNotFound, views.ErrBadDocument, views.ErrSchema,
 		views.ErrBadQuery, views.ErrBadCollection, views.ErrBadField, views.ErrBadSchema,
+		views.ErrNotAccessControlled, views.ErrForbidden, threads.ErrNeedEd25519,
 	} {
 		if errors.Is(err, target) {
 			return cmds.Errorf(cmds.ErrClient, "%s", err)

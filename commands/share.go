@@ -35,6 +35,11 @@ peer's public key so that only that peer can open it. When the peer is
 reachable the invite is also delivered to its node ('ipfs threads invites'
 lists it there). Prints the invite: pass it on out of band, or let the peer
 run 'ipfs threads join <invite>'.
+
+In an access-controlled thread only an admin of its ACL invites: the
+invite first grants the peer the role in the ACL (write, read, follow or
+delete, which is write with the right to delete), then carries the keys of
+that role.
 `,
 		},
 		Arguments: []cmds.Argument{
@@ -42,7 +47,7 @@ run 'ipfs threads join <invite>'.
 			cmds.StringArg("peer", true, false, "Peer ID of the invitee."),
 		},
 		Options: []cmds.Option{
-			cmds.StringOption("role", "Role: write, read or follow.").WithDefault("write"),
+			cmds.StringOption("role", "Role: write, read or follow (access-controlled threads: also delete).").WithDefault("write"),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
 			b, tid, err := threadArg(p, req, env)
@@ -54,9 +59,9 @@ run 'ipfs threads join <invite>'.
 				return cmds.Errorf(cmds.ErrClient, "invalid peer ID %q: %s", req.Arguments[1], err)
 			}
 			name, _ := req.Options["role"].(string)
-			role, err := codec.ParseRole(name)
+			role, err := inviteRole(req.Context, b, tid, to, name)
 			if err != nil {
-				return cmds.Errorf(cmds.ErrClient, "%s", err)
+				return err
 			}
 			r, err := b.Threads.Invite(req.Context, tid, to, role)
 			if err != nil {

@@ -48,7 +48,7 @@ func (s *Service) Append(ctx context.Context, tid ipel.ThreadID, body []byte) (E
 		return EventRef{}, err
 	}
 	th.mu.Lock()
-	own, read := th.own, th.read
+	own, read := th.own, th.read.Load()
 	th.mu.Unlock()
 	if own == nil {
 		return EventRef{}, fmt.Errorf("append to %s: %w", tid, ErrNotWriter)

@@ -174,10 +174,10 @@ func (s *Service) Ingest(ctx context.Context, tid ipel.ThreadID, eventBlocks []b
 // so that nothing unreadable is stored where it would break reads and views.
 // bodyData is the separate body block, or nil when inline or not at hand.
 func readable(th *thread, ev *codec.Event, bodyData []byte) error {
-	if th.read == nil {
+	if th.read.Load() == nil {
 		return nil
 	}
-	h, err := ev.OpenHeader(th.read)
+	h, err := th.openHeader(ev)
 	if err != nil {
 		return err
 	}

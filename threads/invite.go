@@ -44,7 +44,7 @@ func (s *Service) Invite(ctx context.Context, tid ipel.ThreadID, to peer.ID, rol
 	th.mu.Lock()
 	writer := th.own != nil
 	th.mu.Unlock()
-	if role != codec.RoleFollow && th.read == nil {
+	if role != codec.RoleFollow && th.read.Load() == nil {
 		return InviteResult{}, fmt.Errorf("invite %s as %s: %w", to, role, ErrNoReadKey)
 	}
 	if role == codec.RoleWrite && !writer {
@@ -52,8 +52,14 @@ func (s *Service) Invite(ctx context.Context, tid ipel.ThreadID, to peer.ID, rol
 	}
 	inv := &codec.Invite{Thread: tid.Bytes(), Role: role, Follow: th.follow.Bytes(), Created: s.deps.Now().Unix(), Invitee: []byte(to)}
 	if role != codec.RoleFollow {
-		inv.Read = th.read.Bytes()
+		inv.Read = th.read.Load().Bytes()
+		th.keysMu.Lock()
+		for _, k := range th.oldRead {
+			inv.OldRead = append(inv.OldRead, k.Bytes())
+		}
+		th.keysMu.Unlock()
 	}
+	inv.Creator = []byte(th.creator)
 	if s.net != nil {
 		inv.Inviter = []byte(s.net.self())
 		for _, la := range s.net.ownAnnouncement(th) {
@@ -209,10 +215,20 @@ func (s *Service) JoinWith(ctx context.Context, text string, opts JoinOptions) (
 	th := newThread(tid, now)
 	th.follow = follow
 	if inv.Role != codec.RoleFollow {
-		if th.read, err = codec.KeyFromBytes(inv.Read); err != nil {
+		read, err := codec.KeyFromBytes(inv.Read)
+		if err != nil {
 			return ThreadInfo{}, fmt.Errorf("%w: %v", codec.ErrBadInvite, err)
 		}
+		th.read.Store(read)
 		rec.Read = inv.Read
+		for _, ok := range inv.OldRead {
+			k, err := codec.KeyFromBytes(ok)
+			if err != nil {
+				return ThreadInfo{}, fmt.Errorf("%w: %v", codec.ErrBadInvite, err)
+			}
+			th.oldRead = append(th.oldRead, k)
+			rec.OldRead = append(rec.OldRead, ok)
+		}
 	}
 	b, err := s.deps.Datastore.Batch(ctx)
 	if err != nil {
@@ -221,12 +237,19 @@ func (s *Service) JoinWith(ctx context.Context, text string, opts JoinOptions) (
 	if err := putCBOR(ctx, b, threadKey(tid), rec); err != nil {
 		return ThreadInfo{}, err
 	}
+	if tid.Variant() == ipel.VariantAccessControlled {
+		creator := peer.ID(inv.Creator)
+		if !tid.CreatedBy(creator) {
+			return ThreadInfo{}, fmt.Errorf("%w: the thread ID does not name %s as its creator", codec.ErrBadInvite, creator)
+		}
+		th.creator, rec.Creator = creator, inv.Creator
+	}
 	if inv.Role == codec.RoleWrite {
-		sk, logID, err := ipel.NewLogIdentity()
+		sk, logID, identity, err := s.newOwnLog(tid)
 		if err != nil {
 			return ThreadInfo{}, err
 		}
-		th.own = &logState{id: logID, sk: sk}
+		th.own = &logState{id: logID, sk: sk, identity: identity}
 		th.logs[logID] = th.own
 		lr, err := th.own.record()
 		if err != nil {
@@ -272,7 +295,7 @@ func (s *Service) JoinWith(ctx context.Context, text string, opts JoinOptions) (
 	s.threads[tid] = th
 	s.mu.Unlock()
 	if s.net != nil {
-		if !opts.FullReplay && th.read != nil {
+		if !opts.FullReplay && th.read.Load() != nil {
 			s.net.joinFromSnapshot(ctx, th, inviters)
 		}
 		s.net.subscribe(th)

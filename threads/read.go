@@ -41,7 +41,7 @@ func (s *Service) Events(ctx context.Context, tid ipel.ThreadID, q Query) ([]Rec
 	if err != nil {
 		return nil, err
 	}
-	if th.read == nil {
+	if th.read.Load() == nil {
 		return nil, fmt.Errorf("read %s: %w", tid, ErrNoReadKey)
 	}
 	th.mu.Lock()
@@ -150,10 +150,10 @@ func (s *Service) readEvent(ctx context.Context, th *thread, logID ipel.LogID, c
 		return Record{}, fmt.Errorf("event %s: %w", c, codec.ErrWrongLog)
 	}
 	rec := Record{EventRef: EventRef{Thread: th.id, Log: logID, Seq: ev.Seq, Cid: c}, Clock: ev.Clock}
-	if th.read == nil {
+	if th.read.Load() == nil {
 		return rec, nil
 	}
-	h, err := ev.OpenHeader(th.read)
+	h, err := th.openHeader(ev)
 	if err != nil {
 		return Record{}, err
 	}
@@ -180,7 +180,7 @@ func (s *Service) Event(ctx context.Context, tid ipel.ThreadID, c cid.Cid) (Reco
 	if err != nil {
 		return Record{}, err
 	}
-	if th.read == nil {
+	if th.read.Load() == nil {
 		return Record{}, fmt.Errorf("read %s: %w", tid, ErrNoReadKey)
 	}
 	if c.Prefix().Codec != codec.EventCodec {
@@ -263,7 +263,7 @@ func (s *Service) listen(ctx context.Context, tid ipel.ThreadID, from Cursor, ve
 	if err != nil {
 		return err
 	}
-	if th.read == nil {
+	if th.read.Load() == nil {
 		return fmt.Errorf("listen %s: %w", tid, ErrNoReadKey)
 	}
 	cursors := make(map[ipel.LogID]uint64, len(from.Logs))

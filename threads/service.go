@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bstore "github.com/ipfs/boxo/blockstore"
@@ -18,6 +19,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kubo-threads/kubo-threads/codec"
@@ -120,7 +122,10 @@ type thread struct {
 	id      ipel.ThreadID
 	created time.Time
 	follow  *codec.Key
-	read    *codec.Key // nil on followers
+	read    atomic.Pointer[codec.Key] // the current read key; nil on followers
+	creator peer.ID                   // access-controlled threads: the ACL's first admin
+	keysMu  sync.Mutex
+	oldRead []*codec.Key // earlier read keys, oldest first (under keysMu)
 
 	mu      sync.Mutex
 	logs    map[ipel.LogID]*logState
@@ -148,11 +153,13 @@ func newThread(tid ipel.ThreadID, created time.Time) *thread {
 
 // logState is a log's identity and head.
 type logState struct {
-	id     ipel.LogID
-	sk     crypto.PrivKey // only for the log this node writes
-	head   cid.Cid
-	seq    uint64
-	pinned cid.Cid // root of the retention DAG as last pinned
+	id ipel.LogID
+	sk crypto.PrivKey // only for the log this node writes
+	// identity: sk is the node's identity (access-controlled threads).
+	identity bool
+	head     cid.Cid
+	seq      uint64
+	pinned   cid.Cid // root of the retention DAG as last pinned
 
 	// base is the last compacted seq: events base+1..seq are held; baseCid
 	// is the event at base (the prev of event base+1).
@@ -238,8 +245,17 @@ func (s *Service) openThread(ctx context.Context, rec *threadRecord) (*thread, e
 		return nil, fmt.Errorf("thread %s: follow key: %w", tid, err)
 	}
 	if rec.Read != nil {
-		if th.read, err = codec.KeyFromBytes(rec.Read); err != nil {
+		read, err := codec.KeyFromBytes(rec.Read)
+		if err != nil {
 			return nil, fmt.Errorf("thread %s: read key: %w", tid, err)
+		}
+		th.read.Store(read)
+		for _, b := range rec.OldRead {
+			k, err := codec.KeyFromBytes(b)
+			if err != nil {
+				return nil, fmt.Errorf("thread %s: earlier read key: %w", tid, err)
+			}
+			th.oldRead = append(th.oldRead, k)
 		}
 	}
 	res, err := s.deps.Datastore.Query(ctx, dsq.Query{Prefix: "/lg/" + tid.String() + "/"})
@@ -258,6 +274,13 @@ func (s *Service) openThread(ctx context.Context, rec *threadRecord) (*thread, e
 		st, err := lr.toState()
 		if err != nil {
 			return nil, fmt.Errorf("thread %s: %w", tid, err)
+		}
+		if lr.Identity {
+			sk, id, err := s.identityLog()
+			if err != nil || id != st.id {
+				return nil, fmt.Errorf("thread %s: log %s is keyed by a node identity this node no longer has", tid, st.id)
+			}
+			st.sk, st.identity = sk, true
 		}
 		th.logs[st.id] = st
 		if st.sk != nil {
@@ -333,7 +356,13 @@ type ThreadInfo struct {
 	HasReadKey   bool
 	// OwnLog is the log this node writes, if any.
 	OwnLog ipel.LogID
-	Logs   []LogInfo
+	// Creator is an access-controlled thread's creator, the ACL's first
+	// admin.
+	Creator peer.ID
+	// ReadKeys is how many read keys this node holds: one, plus one for
+	// each rotation it took part in.
+	ReadKeys int
+	Logs     []LogInfo
 }
 
 // LogInfo describes one log of a thread.
@@ -353,7 +382,18 @@ type LogInfo struct {
 // CreateThread makes a new thread of the given variant with fresh follow and
 // read keys and a log for this node.
 func (s *Service) CreateThread(ctx context.Context, variant ipel.Variant) (ThreadInfo, error) {
-	tid, err := ipel.NewThreadID(variant)
+	var tid ipel.ThreadID
+	var creator peer.ID
+	var err error
+	if variant == ipel.VariantAccessControlled {
+		creator = s.Self()
+		if _, _, err := s.identityLog(); err != nil {
+			return ThreadInfo{}, fmt.Errorf("create thread: %w", err)
+		}
+		tid, err = ipel.NewACLThreadID(creator)
+	} else {
+		tid, err = ipel.NewThreadID(variant)
+	}
 	if err != nil {
 		return ThreadInfo{}, err
 	}
@@ -365,13 +405,13 @@ func (s *Service) CreateThread(ctx context.Context, variant ipel.Variant) (Threa
 	if err != nil {
 		return ThreadInfo{}, err
 	}
-	sk, logID, err := ipel.NewLogIdentity()
+	sk, logID, identity, err := s.newOwnLog(tid)
 	if err != nil {
 		return ThreadInfo{}, err
 	}
 	now := s.deps.Now()
-	rec := &threadRecord{ID: tid.Bytes(), Created: now.UnixNano(), Follow: follow.Bytes(), Read: read.Bytes()}
-	own := &logState{id: logID, sk: sk}
+	rec := &threadRecord{ID: tid.Bytes(), Created: now.UnixNano(), Follow: follow.Bytes(), Read: read.Bytes(), Creator: []byte(creator)}
+	own := &logState{id: logID, sk: sk, identity: identity}
 	lr, err := own.record()
 	if err != nil {
 		return ThreadInfo{}, err
@@ -390,7 +430,8 @@ func (s *Service) CreateThread(ctx context.Context, variant ipel.Variant) (Threa
 		return ThreadInfo{}, fmt.Errorf("create thread %s: %w", tid, err)
 	}
 	th := newThread(tid, now)
-	th.follow, th.read, th.own = follow, read, own
+	th.follow, th.own, th.creator = follow, own, creator
+	th.read.Store(read)
 	th.logs[logID] = own
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -424,7 +465,12 @@ func (s *Service) commit(ctx context.Context, b ds.Batch) error {
 func (th *thread) info() ThreadInfo {
 	th.mu.Lock()
 	defer th.mu.Unlock()
-	ti := ThreadInfo{ID: th.id, Variant: th.id.Variant(), Created: th.created, HasFollowKey: th.follow != nil, HasReadKey: th.read != nil}
+	ti := ThreadInfo{ID: th.id, Variant: th.id.Variant(), Created: th.created, HasFollowKey: th.follow != nil, HasReadKey: th.read.Load() != nil, Creator: th.creator}
+	if ti.HasReadKey {
+		th.keysMu.Lock()
+		ti.ReadKeys = 1 + len(th.oldRead)
+		th.keysMu.Unlock()
+	}
 	if th.own != nil {
 		ti.OwnLog = th.own.id
 	}

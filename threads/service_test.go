@@ -339,7 +339,7 @@ func ownLog(t *testing.T, s *Service, tid ipel.ThreadID) (*thread, *logState) {
 
 func forge(t *testing.T, th *thread, st *logState, seq uint64, prev cid.Cid, body string) *codec.Event {
 	t.Helper()
-	c, err := codec.SealContent(th.read, []byte(body), time.Now(), 1024)
+	c, err := codec.SealContent(th.read.Load(), []byte(body), time.Now(), 1024)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -165,7 +165,7 @@ func (s *Service) SaveSnapshot(ctx context.Context, tid ipel.ThreadID, cursor ma
 	if err != nil {
 		return SnapshotInfo{}, err
 	}
-	if th.read == nil {
+	if th.read.Load() == nil {
 		return SnapshotInfo{}, fmt.Errorf("snapshot %s: %w", tid, ErrNoReadKey)
 	}
 	meta := codec.SnapshotMeta{Thread: tid.Bytes()}
@@ -179,7 +179,7 @@ func (s *Service) SaveSnapshot(ctx context.Context, tid ipel.ThreadID, cursor ma
 		}
 		meta.Cursor = append(meta.Cursor, codec.SnapshotCursor{Log: []byte(id), Seq: seq, Cid: c.Bytes()})
 	}
-	root, pages, err := codec.SealSnapshot(th.read, meta, entries)
+	root, pages, err := codec.SealSnapshot(th.read.Load(), meta, entries)
 	if err != nil {
 		return SnapshotInfo{}, fmt.Errorf("snapshot %s: %w", tid, err)
 	}
@@ -236,7 +236,7 @@ func (s *Service) SnapshotEntries(ctx context.Context, tid ipel.ThreadID, fn fun
 	if err != nil {
 		return SnapshotInfo{}, err
 	}
-	if th.read == nil {
+	if th.read.Load() == nil {
 		return SnapshotInfo{}, fmt.Errorf("snapshot %s: %w", tid, ErrNoReadKey)
 	}
 	rec, err := s.snapshotRecord(ctx, tid)
@@ -251,7 +251,7 @@ func (s *Service) SnapshotEntries(ctx context.Context, tid ipel.ThreadID, fn fun
 	if err != nil {
 		return SnapshotInfo{}, fmt.Errorf("snapshot %s: root: %w", si.Root, err)
 	}
-	_, links, err := codec.OpenSnapshotRoot(th.read, tid.Bytes(), rblk)
+	_, links, err := codec.OpenSnapshotRoot(th.read.Load(), tid.Bytes(), rblk)
 	if err != nil {
 		return SnapshotInfo{}, err
 	}
@@ -260,7 +260,7 @@ func (s *Service) SnapshotEntries(ctx context.Context, tid ipel.ThreadID, fn fun
 		if err != nil {
 			return SnapshotInfo{}, fmt.Errorf("snapshot %s: page %d: %w", si.Root, i, err)
 		}
-		es, err := codec.OpenSnapshotPage(th.read, tid.Bytes(), i, pb)
+		es, err := codec.OpenSnapshotPage(th.read.Load(), tid.Bytes(), i, pb)
 		if err != nil {
 			return SnapshotInfo{}, err
 		}
@@ -421,7 +421,7 @@ func (s *Service) setBase(ctx context.Context, th *thread, st *logState, seq uin
 // only later events are pulled. A log that holds events past the cursor
 // must hold the cursor's event itself. The caller holds th.ingestMu.
 func (s *Service) adoptSnapshot(ctx context.Context, th *thread, root blocks.Block, pages []blocks.Block) (SnapshotInfo, error) {
-	meta, links, err := codec.OpenSnapshotRoot(th.read, th.id.Bytes(), root)
+	meta, links, err := codec.OpenSnapshotRoot(th.read.Load(), th.id.Bytes(), root)
 	if err != nil {
 		return SnapshotInfo{}, err
 	}
@@ -432,7 +432,7 @@ func (s *Service) adoptSnapshot(ctx context.Context, th *thread, root blocks.Blo
 		if !p.Cid().Equals(links[i]) {
 			return SnapshotInfo{}, fmt.Errorf("%w: page %d is not the one the root lists", codec.ErrBadSnapshot, i)
 		}
-		if _, err := codec.OpenSnapshotPage(th.read, th.id.Bytes(), i, p); err != nil {
+		if _, err := codec.OpenSnapshotPage(th.read.Load(), th.id.Bytes(), i, p); err != nil {
 			return SnapshotInfo{}, err
 		}
 	}
@@ -494,7 +494,7 @@ func (s *Service) adoptSnapshot(ctx context.Context, th *thread, root blocks.Blo
 // fetchSnapshot asks a peer for its latest snapshot of a thread, fetches
 // its blocks over the sync protocol and adopts it.
 func (n *network) fetchSnapshot(ctx context.Context, th *thread, p peer.ID) (SnapshotInfo, error) {
-	if th.read == nil {
+	if th.read.Load() == nil {
 		return SnapshotInfo{}, fmt.Errorf("snapshot of %s: %w", th.id, ErrNoReadKey)
 	}
 	resp, err := n.request(ctx, p, &codec.Message{Type: codec.MsgSnapshot, Thread: th.id.Bytes(), Auth: n.auth(th, p)})

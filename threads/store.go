@@ -22,15 +22,22 @@ type threadRecord struct {
 	Created int64  `cbor:"created"`
 	Follow  []byte `cbor:"follow"`
 	Read    []byte `cbor:"read,omitempty"` // absent on followers
+	// OldRead are the read keys before the current one, oldest first.
+	OldRead [][]byte `cbor:"oldread,omitempty"`
+	// Creator is an access-controlled thread's creator.
+	Creator []byte `cbor:"creator,omitempty"`
 }
 
 // logRecord is a log's identity and head.
 type logRecord struct {
 	ID      []byte `cbor:"id"`
 	PrivKey []byte `cbor:"sk,omitempty"` // only for logs this node writes
-	Head    []byte `cbor:"head,omitempty"`
-	Seq     uint64 `cbor:"seq"`
-	Pinned  []byte `cbor:"pinned,omitempty"` // retention root as last pinned
+	// Identity marks a log keyed by the node's identity (access-controlled
+	// threads): its private key is the node's, not stored here.
+	Identity bool   `cbor:"idk,omitempty"`
+	Head     []byte `cbor:"head,omitempty"`
+	Seq      uint64 `cbor:"seq"`
+	Pinned   []byte `cbor:"pinned,omitempty"` // retention root as last pinned
 	// Compaction: the log holds events Base+1..Seq; BaseCid is the event at
 	// Base; CEvents and CBytes count what was dropped.
 	Base    uint64 `cbor:"base,omitempty"`
@@ -136,7 +143,9 @@ func (st *logState) record() (*logRecord, error) {
 	if st.baseCid.Defined() {
 		r.BaseCid = st.baseCid.Bytes()
 	}
-	if st.sk != nil {
+	if st.identity {
+		r.Identity = true
+	} else if st.sk != nil {
 		b, err := crypto.MarshalPrivateKey(st.sk)
 		if err != nil {
 			return nil, fmt.Errorf("log %s: private key: %w", st.id, err)

@@ -125,7 +125,7 @@ func (n *network) pullLog(ctx context.Context, th *thread, p peer.ID, logID ipel
 		if resp.Type == codec.MsgCompacted {
 			// The peer compacted what this node lacks: fast-forward from
 			// its snapshot, then pull what follows.
-			if th.read == nil {
+			if th.read.Load() == nil {
 				return fmt.Errorf("pull %s from %s: compacted up to %d, and a follower cannot start from a snapshot", logID, p, resp.From-1)
 			}
 			if _, err := n.fetchSnapshot(ctx, th, p); err != nil {

@@ -90,19 +90,37 @@ func (o *overlay) scan(ctx context.Context, prefix string) ([]dsq.Entry, error) 
 	return out, nil
 }
 
+// applyEnv is what applying events needs beside the events and the state.
+type applyEnv struct {
+	schemas *schemaCache // caches compiled schemas
+	// acl, in an access-controlled thread, decides which operations count;
+	// nil in a raw thread.
+	acl *ACL
+	// added collects the ACL operations applied (access-controlled threads).
+	added []aclRecord
+}
+
 // applyRecord folds one event into the views: it reads current state from r
 // (through writes already made to w in this batch), writes new state and the
 // log's cursor to w, and returns the visible document changes. It is the
-// only place events meet state; it depends on nothing but its arguments
-// (schemas only caches compiled schemas).
-func applyRecord(ctx context.Context, r ds.Read, w ds.Write, schemas *schemaCache, rec threads.Record) ([]DocChange, error) {
-	return applyRecordOverlay(ctx, newOverlay(r), w, schemas, rec)
+// only place events meet state; it depends on nothing but its arguments.
+func applyRecord(ctx context.Context, r ds.Read, w ds.Write, env *applyEnv, rec threads.Record) ([]DocChange, error) {
+	return applyRecordOverlay(ctx, newOverlay(r), w, env, rec)
 }
 
-func applyRecordOverlay(ctx context.Context, ov *overlay, w ds.Write, schemas *schemaCache, rec threads.Record) ([]DocChange, error) {
-	dr := &docReducer{schemas: schemas, tid: rec.Thread, ov: ov, w: w}
+func applyRecordOverlay(ctx context.Context, ov *overlay, w ds.Write, env *applyEnv, rec threads.Record) ([]DocChange, error) {
+	dr := &docReducer{schemas: env.schemas, tid: rec.Thread, ov: ov, w: w}
 	if ops, ok := DecodeOps(rec.Body); ok {
+		if env.acl != nil {
+			var err error
+			if ops, err = env.enforce(ctx, ov, w, rec, ops, dr); err != nil {
+				return nil, err
+			}
+		}
 		for i, op := range ops.KV {
+			if op.Key == "" {
+				continue // refused by the ACL
+			}
 			key := ds.NewKey(op.Key)
 			k := kvKey(rec.Thread, key)
 			var cur *KVEntry
@@ -132,6 +150,9 @@ func applyRecordOverlay(ctx context.Context, ov *overlay, w ds.Write, schemas *s
 			}
 		}
 		for i, op := range ops.Docs {
+			if op.Kind == 0 {
+				continue // refused by the ACL
+			}
 			v := Version{Clock: rec.Clock, Log: []byte(rec.Log), Seq: rec.Seq, Index: len(ops.KV) + i}
 			if err := dr.apply(ctx, op, v); err != nil {
 				return nil, fmt.Errorf("documents: %w", err)

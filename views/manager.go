@@ -52,6 +52,13 @@ type runner struct {
 
 	feed *feedWriter
 
+	// Access-controlled threads: the ACL's operations and their resolution
+	// (under applyMu), and the read-key rotations already taken up.
+	acl       *ACL
+	aclRecs   []aclRecord
+	creator   string
+	installed map[string]bool
+
 	// applyMu is held while a batch is applied and while a snapshot is
 	// taken or loaded, so a snapshot sees state and cursors together.
 	applyMu sync.Mutex
@@ -182,6 +189,10 @@ func (m *Manager) startRunner(tid ipel.ThreadID, quiet map[ipel.LogID]uint64) (*
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
 	r := &runner{tid: tid, cancel: cancel, done: make(chan struct{}), applied: cursors, moved: make(chan struct{}), feed: feed}
+	if err := m.loadRunnerACL(m.ctx, r); err != nil {
+		cancel()
+		return nil, fmt.Errorf("views of %s: %w", tid, err)
+	}
 	for id, seq := range cursors {
 		r.applied[id] = seq
 	}
@@ -210,6 +221,15 @@ func (m *Manager) run(ctx context.Context, r *runner, cursors map[ipel.LogID]uin
 		err := m.s.ListenBatches(ctx, r.tid, threads.Cursor{Logs: copyCursors(cursors), Strict: true}, applyBatch, func(recs []threads.Record) error {
 			return m.applyBatch(ctx, r, recs)
 		})
+		if errors.Is(err, errACLChanged) {
+			// The ACL now judges events already applied differently:
+			// apply everything again under it.
+			if cursors, err = m.replay(ctx, r); err != nil {
+				return err
+			}
+			loaded = false
+			continue
+		}
 		if !errors.Is(err, threads.ErrCompacted) || loaded {
 			return err
 		}
@@ -274,8 +294,9 @@ func (m *Manager) commitBatch(ctx context.Context, r *runner, recs []threads.Rec
 	}
 	ov := newOverlay(m.store)
 	saved := r.feed.last
+	env := &applyEnv{schemas: m.schemas, acl: r.acl}
 	for _, rec := range recs {
-		changes, err := applyRecordOverlay(ctx, ov, b, m.schemas, rec)
+		changes, err := applyRecordOverlay(ctx, ov, b, env, rec)
 		if err != nil {
 			r.feed.last = saved
 			return fmt.Errorf("apply %s: %w", rec.Cid, err)
@@ -297,9 +318,13 @@ func (m *Manager) commitBatch(ctx context.Context, r *runner, recs []threads.Rec
 	for _, rec := range recs {
 		r.applied[rec.Log] = rec.Seq
 	}
+	applied := copyCursors(r.applied)
 	close(r.moved)
 	r.moved = make(chan struct{})
 	r.mu.Unlock()
+	if len(env.added) > 0 {
+		return m.aclChanged(ctx, r, env.added, applied)
+	}
 	return nil
 }
 
@@ -440,6 +465,9 @@ func (m *Manager) dropPrefix(ctx context.Context, prefix string) error {
 // views include it.
 func (m *Manager) Write(ctx context.Context, tid ipel.ThreadID, ops Ops) (threads.EventRef, error) {
 	if err := m.Ensure(tid); err != nil {
+		return threads.EventRef{}, err
+	}
+	if err := m.checkOps(tid, ops); err != nil {
 		return threads.EventRef{}, err
 	}
 	body, err := EncodeOps(ops)

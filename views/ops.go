@@ -16,6 +16,7 @@ type Ops struct {
 	Magic string  `cbor:"m"`
 	KV    []KVOp  `cbor:"kv,omitempty"`
 	Docs  []DocOp `cbor:"dc,omitempty"`
+	ACL   []ACLOp `cbor:"acl,omitempty"`
 }
 
 // KVOp sets or deletes one key.
@@ -30,7 +31,7 @@ var ErrNoOps = errors.New("no view operations")
 
 // EncodeOps encodes operations as an event body.
 func EncodeOps(ops Ops) ([]byte, error) {
-	if len(ops.KV) == 0 && len(ops.Docs) == 0 {
+	if len(ops.KV) == 0 && len(ops.Docs) == 0 && len(ops.ACL) == 0 {
 		return nil, ErrNoOps
 	}
 	ops.Magic = opsMagic

@@ -230,7 +230,7 @@ func TestConvergenceProperty(t *testing.T) {
 			store := ds.NewMapDatastore()
 			for _, rec := range order {
 				b, _ := store.Batch(ctx)
-				if _, err := applyRecord(ctx, store, b, schemas, rec); err != nil {
+				if _, err := applyRecord(ctx, store, b, &applyEnv{schemas: schemas}, rec); err != nil {
 					t.Fatal(err)
 				}
 				if err := b.Commit(ctx); err != nil {
