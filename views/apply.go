@@ -101,7 +101,9 @@ func applyRecord(ctx context.Context, r ds.Read, w ds.Write, schemas *schemaCach
 
 func applyRecordOverlay(ctx context.Context, ov *overlay, w ds.Write, schemas *schemaCache, rec threads.Record) ([]DocChange, error) {
 	dr := &docReducer{schemas: schemas, tid: rec.Thread, ov: ov, w: w}
-	if ops, ok := DecodeOps(rec.Body); ok {
+	// Private events (rec.To set) are never view operations, not even for
+	// their recipient: every replica must compute the same views.
+	if ops, ok := DecodeOps(rec.Body); ok && rec.To == "" {
 		for i, op := range ops.KV {
 			key := ds.NewKey(op.Key)
 			k := kvKey(rec.Thread, key)
