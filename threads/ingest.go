@@ -155,7 +155,7 @@ func (s *Service) Ingest(ctx context.Context, tid ipel.ThreadID, eventBlocks []b
 				blks = append(blks, bb)
 			}
 		}
-		if err := readable(th, ev, bodyData); err != nil {
+		if err := s.readable(th, ev, bodyData); err != nil {
 			if err := flush(); err != nil {
 				return res, err
 			}
@@ -173,7 +173,9 @@ func (s *Service) Ingest(ctx context.Context, tid ipel.ThreadID, eventBlocks []b
 // the follow key and a log key of its own, not the read key) are refused,
 // so that nothing unreadable is stored where it would break reads and views.
 // bodyData is the separate body block, or nil when inline or not at hand.
-func readable(th *thread, ev *codec.Event, bodyData []byte) error {
+// A private event's body is checked only by its recipient: the others
+// cannot open it, and store it as members see it (it exists).
+func (s *Service) readable(th *thread, ev *codec.Event, bodyData []byte) error {
 	if th.read.Load() == nil {
 		return nil
 	}
@@ -185,10 +187,10 @@ func readable(th *thread, ev *codec.Event, bodyData []byte) error {
 	if ev.BodyLink.Defined() {
 		sealed = bodyData
 	}
-	if sealed == nil {
+	if sealed == nil || (h.Private() && !s.isSelf(h.Recipient())) {
 		return nil
 	}
-	_, err = codec.OpenBody(h, sealed)
+	_, err = codec.OpenBodyAs(h, sealed, s.deps.Identity)
 	return err
 }
 

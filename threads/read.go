@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/kubo-threads/kubo-threads/codec"
 	"github.com/kubo-threads/kubo-threads/ipel"
@@ -19,8 +20,15 @@ type Record struct {
 	Clock codec.Clock
 	// Time is the writer's wall clock at append; zero without the read key.
 	Time time.Time
-	// Body is the decrypted payload; nil without the read key.
+	// Body is the decrypted payload; nil without the read key, and nil for
+	// a private event sealed to another peer.
 	Body []byte
+	// To is a private event's recipient; empty for an ordinary event (and
+	// without the read key).
+	To peer.ID
+	// Private is set when the event is sealed to another peer than this
+	// node: it exists, but its Body is not readable here.
+	Private bool
 }
 
 // Query selects events of a thread.
@@ -157,6 +165,12 @@ func (s *Service) readEvent(ctx context.Context, th *thread, logID ipel.LogID, c
 	if err != nil {
 		return Record{}, err
 	}
+	rec.Time = h.WallTime()
+	rec.To = h.Recipient()
+	if h.Private() && !s.isSelf(rec.To) {
+		rec.Private = true
+		return rec, nil
+	}
 	sealed := ev.Body
 	if ev.BodyLink.Defined() {
 		bb, err := s.deps.Blockstore.Get(ctx, ev.BodyLink.Cid)
@@ -165,11 +179,19 @@ func (s *Service) readEvent(ctx context.Context, th *thread, logID ipel.LogID, c
 		}
 		sealed = bb.RawData()
 	}
-	if rec.Body, err = codec.OpenBody(h, sealed); err != nil {
+	if rec.Body, err = codec.OpenBodyAs(h, sealed, s.deps.Identity); err != nil {
 		return Record{}, fmt.Errorf("event %s: body: %w", c, err)
 	}
-	rec.Time = h.WallTime()
 	return rec, nil
+}
+
+// isSelf reports whether id is this node's identity (Deps.Identity).
+func (s *Service) isSelf(id peer.ID) bool {
+	if s.deps.Identity == nil || id == "" {
+		return false
+	}
+	self, err := peer.IDFromPrivateKey(s.deps.Identity)
+	return err == nil && self == id
 }
 
 // Event reads one event of a thread by CID. The event must be the one the

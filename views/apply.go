@@ -110,7 +110,9 @@ func applyRecord(ctx context.Context, r ds.Read, w ds.Write, env *applyEnv, rec 
 
 func applyRecordOverlay(ctx context.Context, ov *overlay, w ds.Write, env *applyEnv, rec threads.Record) ([]DocChange, error) {
 	dr := &docReducer{schemas: env.schemas, tid: rec.Thread, ov: ov, w: w}
-	if ops, ok := DecodeOps(rec.Body); ok {
+	// Private events (rec.To set) are never view operations, not even for
+	// their recipient: every replica must compute the same views.
+	if ops, ok := DecodeOps(rec.Body); ok && rec.To == "" {
 		if env.acl != nil {
 			var err error
 			if ops, err = env.enforce(ctx, ov, w, rec, ops, dr); err != nil {

@@ -23,6 +23,7 @@ import (
 	dssync "github.com/ipfs/go-datastore/sync"
 	dstest "github.com/ipfs/go-datastore/test"
 	"github.com/ipld/go-ipld-prime/multicodec"
+	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/kubo-threads/kubo-threads/codec"
 	"github.com/kubo-threads/kubo-threads/ipel"
@@ -38,7 +39,10 @@ type node struct {
 }
 
 // newNode runs an engine and a view manager on in-memory stores.
-func newNode(t testing.TB) *node {
+func newNode(t testing.TB) *node { t.Helper(); return newNodeAs(t, nil) }
+
+// newNodeAs is newNode for a node whose libp2p identity is identity.
+func newNodeAs(t testing.TB, identity crypto.PrivKey) *node {
 	t.Helper()
 	ctx := context.Background()
 	store := dssync.MutexWrap(ds.NewMapDatastore())
@@ -48,7 +52,7 @@ func newNode(t testing.TB) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := threads.New(ctx, threads.Deps{Datastore: namespace.Wrap(store, ds.NewKey("/threads")), Blockstore: bs, Pinner: p}, threads.Config{})
+	s, err := threads.New(ctx, threads.Deps{Datastore: namespace.Wrap(store, ds.NewKey("/threads")), Blockstore: bs, Pinner: p, Identity: identity}, threads.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
