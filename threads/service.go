@@ -241,6 +241,7 @@ func (s *Service) openThread(ctx context.Context, rec *threadRecord) (*thread, e
 		return nil, fmt.Errorf("load thread: %w", err)
 	}
 	th := newThread(tid, time.Unix(0, rec.Created))
+	th.creator = peer.ID(rec.Creator)
 	if th.follow, err = codec.KeyFromBytes(rec.Follow); err != nil {
 		return nil, fmt.Errorf("thread %s: follow key: %w", tid, err)
 	}

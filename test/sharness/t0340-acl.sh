@@ -111,4 +111,16 @@ test_expect_success 'views agree on A and B; rebuild gives the same' '
 	ipfsn A threads view rebuild "$T" && ipfsn A threads kv ls "$T" >a.rebuilt && test_cmp a.kv a.rebuilt
 '
 
+test_expect_success 'after a restart the ACL, the keys and the views are the same' '
+	ipfsn A threads acl show "$T" --enc=json >acl.before &&
+	ipfsn A threads info "$T" --enc=json | jq -S "del(.Logs[].Addrs)" >info.before &&
+	node_stop A && node_start A &&
+	ipfsn A threads acl show "$T" --enc=json >acl.after &&
+	test_cmp acl.before acl.after &&
+	ipfsn A threads info "$T" --enc=json | jq -S "del(.Logs[].Addrs)" >info.after &&
+	test_cmp info.before info.after &&
+	ipfsn A threads kv ls "$T" >a.restart && test_cmp a.kv a.restart &&
+	ipfsn A threads kv put "$T" after-restart 1
+'
+
 test_done
