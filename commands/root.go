@@ -120,7 +120,7 @@ func userError(err error) error {
 		threads.ErrNoSnapshot, threads.ErrBadRecipient,
 		views.ErrUnknownCollection, views.ErrDocNotFound, views.ErrBadDocument, views.ErrSchema,
 		views.ErrBadQuery, views.ErrBadCollection, views.ErrBadField, views.ErrBadSchema,
-		views.ErrNotAccessControlled, views.ErrForbidden, threads.ErrNeedEd25519,
+		views.ErrNotAccessControlled, views.ErrForbidden, views.ErrNoCompaction, threads.ErrNeedEd25519,
 	} {
 		if errors.Is(err, target) {
 			return cmds.Errorf(cmds.ErrClient, "%s", err)

@@ -50,13 +50,13 @@ func (s *Service) Self() peer.ID {
 // earlier one (events sealed before a rotation, or by a writer that had not
 // yet seen it).
 func (th *thread) openHeader(ev *codec.Event) (codec.Header, error) {
-	h, err := ev.OpenHeader(th.read.Load())
+	th.keysMu.Lock()
+	cur, old := th.read.Load(), th.oldRead
+	th.keysMu.Unlock()
+	h, err := ev.OpenHeader(cur)
 	if err == nil {
 		return h, nil
 	}
-	th.keysMu.Lock()
-	old := th.oldRead
-	th.keysMu.Unlock()
 	for i := len(old) - 1; i >= 0; i-- {
 		if h, oerr := ev.OpenHeader(old[i]); oerr == nil {
 			return h, nil

@@ -230,19 +230,22 @@ func (s *Service) JoinWith(ctx context.Context, text string, opts JoinOptions) (
 			rec.OldRead = append(rec.OldRead, ok)
 		}
 	}
-	b, err := s.deps.Datastore.Batch(ctx)
-	if err != nil {
-		return ThreadInfo{}, err
-	}
-	if err := putCBOR(ctx, b, threadKey(tid), rec); err != nil {
-		return ThreadInfo{}, err
-	}
 	if tid.Variant() == ipel.VariantAccessControlled {
 		creator := peer.ID(inv.Creator)
 		if !tid.CreatedBy(creator) {
 			return ThreadInfo{}, fmt.Errorf("%w: the thread ID does not name %s as its creator", codec.ErrBadInvite, creator)
 		}
 		th.creator, rec.Creator = creator, inv.Creator
+		// The ACL judges events by the history before them: a member
+		// replays it from the start rather than trust a snapshot's state.
+		opts.FullReplay = true
+	}
+	b, err := s.deps.Datastore.Batch(ctx)
+	if err != nil {
+		return ThreadInfo{}, err
+	}
+	if err := putCBOR(ctx, b, threadKey(tid), rec); err != nil {
+		return ThreadInfo{}, err
 	}
 	if inv.Role == codec.RoleWrite {
 		sk, logID, identity, err := s.newOwnLog(tid)

@@ -242,6 +242,9 @@ func (s *Service) openThread(ctx context.Context, rec *threadRecord) (*thread, e
 	}
 	th := newThread(tid, time.Unix(0, rec.Created))
 	th.creator = peer.ID(rec.Creator)
+	if tid.Variant() == ipel.VariantAccessControlled && !tid.CreatedBy(th.creator) {
+		log.Warnf("thread %s: access-controlled, but its record names no valid creator: its ACL has no admin", tid)
+	}
 	if th.follow, err = codec.KeyFromBytes(rec.Follow); err != nil {
 		return nil, fmt.Errorf("thread %s: follow key: %w", tid, err)
 	}

@@ -248,8 +248,9 @@ func fold(creator string, recs []*aclRecord, excluded map[int]bool) (*ACL, []boo
 // order, with duplicates: a pure function of the set. Operations are folded
 // in version order; an operation whose author turns out to have lost the
 // right to make it (by a change, later in version order, that applies from
-// a seq at or below the operation's) is excluded and the fold runs again,
-// so a writer's clock cannot put its operations before its revocation.
+// a seq at or below the operation's) is excluded for good and the fold runs
+// again, until nothing more is excluded; so a writer's clock cannot put its
+// operations before its revocation.
 func ResolveACL(creator string, records []aclRecord) *ACL {
 	recs := dedupe(records)
 	excluded := map[int]bool{}
@@ -257,16 +258,15 @@ func ResolveACL(creator string, records []aclRecord) *ACL {
 	for range len(recs) + 1 {
 		var ok []bool
 		acl, ok = fold(creator, recs, excluded)
-		next := map[int]bool{}
+		grew := false
 		for i, r := range recs {
 			if ok[i] && !acl.validAfterAll(r) {
-				next[i] = true
+				excluded[i], grew = true, true
 			}
 		}
-		if sameSet(next, excluded) {
+		if !grew {
 			break
 		}
-		excluded = next
 	}
 	return acl
 }
@@ -278,18 +278,6 @@ func (a *ACL) validAfterAll(r *aclRecord) bool {
 		return a.Admin(r.Author, r.Seq) || a.DocRole(r.Op.Coll, r.Op.ID, r.Author, r.Seq) >= RoleDelete
 	}
 	return a.Admin(r.Author, r.Seq)
-}
-
-func sameSet(a, b map[int]bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k := range a {
-		if !b[k] {
-			return false
-		}
-	}
-	return true
 }
 
 // dedupe sorts records by version and drops duplicates (the same event

@@ -99,3 +99,21 @@ func describeACL(a *ACL, peers []string) string {
 	}
 	return out
 }
+
+// TestACLExclusionSettles: a revoked admin's grant, dated before its
+// revocation, stays excluded however many unrelated records come along
+// (the fixpoint must not alternate).
+func TestACLExclusionSettles(t *testing.T) {
+	const creator, alice, bob = "C", "A", "B"
+	recs := []aclRecord{
+		aclRec(creator, 1, 10, ACLOp{Kind: ACLSetAdmin, Peer: alice, Admin: true, From: 1}),
+		aclRec(alice, 3, 30, ACLOp{Kind: ACLSetRole, Peer: bob, Role: RoleDelete, From: 1}),
+		aclRec(creator, 2, 40, ACLOp{Kind: ACLSetAdmin, Peer: alice, Admin: false, From: 2}),
+	}
+	for extra := 0; extra < 6; extra++ {
+		if got := ResolveACL(creator, recs).Role(bob, 10); got != RoleNone {
+			t.Fatalf("with %d more records: bob has %s, want none", extra, got)
+		}
+		recs = append(recs, aclRec(creator, uint64(3+extra), int64(50+extra), ACLOp{Kind: ACLSetDefault, Role: RoleNone}))
+	}
+}

@@ -17,6 +17,9 @@ var (
 	ErrNotAccessControlled = errors.New("not an access-controlled thread (create one with --variant acl)")
 	// ErrForbidden is wrapped by errors about writes the ACL does not allow.
 	ErrForbidden = errors.New("the thread's ACL does not allow it")
+	// ErrNoCompaction is returned when compacting an access-controlled
+	// thread, whose replays under a changed ACL need every event.
+	ErrNoCompaction = errors.New("access-controlled threads are not compacted: an ACL change can reach back to any event")
 )
 
 // runnerACL returns the resolved ACL of an access-controlled thread.
@@ -124,7 +127,7 @@ func (m *Manager) checkOps(tid ipel.ThreadID, ops Ops) error {
 	}
 	for _, op := range ops.Docs {
 		need, got := RoleWrite, acl.Role(self, next)
-		if op.Kind == DocDelete {
+		if op.Kind == DocDelete || op.Kind == DocCollection {
 			need = RoleDelete
 		}
 		if op.Kind == DocPut || op.Kind == DocDelete {

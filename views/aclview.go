@@ -26,8 +26,10 @@ func aclRecordKey(tid ipel.ThreadID, v Version) ds.Key {
 }
 
 // enforce stores an event's ACL operations and blanks the operations its
-// writer may not make at its seq: puts need the write role, deletes the
-// delete role (on the document, for documents), declarations the write role.
+// writer may not make at its seq: puts and index declarations need the
+// write role, deletes the delete role (on the document, for documents), and
+// collection declarations the delete role too (a schema can hide
+// documents).
 func (env *applyEnv) enforce(ctx context.Context, ov *overlay, w ds.Write, rec threads.Record, ops Ops, dr *docReducer) (Ops, error) {
 	author := rec.Log.String()
 	base := len(ops.KV) + len(ops.Docs)
@@ -52,7 +54,7 @@ func (env *applyEnv) enforce(ctx context.Context, ov *overlay, w ds.Write, rec t
 	docs := append([]DocOp(nil), ops.Docs...)
 	for i, op := range docs {
 		need := RoleWrite
-		if op.Kind == DocDelete {
+		if op.Kind == DocDelete || op.Kind == DocCollection {
 			need = RoleDelete
 		}
 		got := role
@@ -117,9 +119,8 @@ func aclAffects(old, next *ACL, applied map[ipel.LogID]uint64) bool {
 				return true
 			}
 			for _, k := range docKeys {
-				co, _ := latest(old.docRoles[k], pt)
-				cn, _ := latest(next.docRoles[k], pt)
-				if co.role != cn.role || co.from != cn.from {
+				parts := strings.SplitN(k, "\x00", 3)
+				if old.DocRole(parts[0], parts[1], p, pt) != next.DocRole(parts[0], parts[1], p, pt) {
 					return true
 				}
 			}
@@ -146,56 +147,68 @@ func (m *Manager) loadRunnerACL(ctx context.Context, r *runner) error {
 	if err != nil {
 		return err
 	}
-	r.creator, r.aclRecs, r.installed = ti.Creator.String(), recs, map[string]bool{}
-	r.acl = ResolveACL(r.creator, recs)
+	r.creator, r.aclRecs, r.installed = ti.Creator.String(), nil, map[string]*codec.Key{}
+	r.addACLRecords(recs)
+	r.acl = ResolveACL(r.creator, r.aclRecs)
 	m.installKeys(ctx, r)
 	return nil
 }
 
-// aclChanged takes up ACL operations just applied: it resolves the ACL
-// again, takes up rotated read keys sealed to this node, and asks for a
-// replay when events already applied are judged differently now.
-func (m *Manager) aclChanged(ctx context.Context, r *runner, added []aclRecord, applied map[ipel.LogID]uint64) error {
-	r.aclRecs = append(r.aclRecs, added...)
-	next := ResolveACL(r.creator, r.aclRecs)
-	old := r.acl
-	r.acl = next
-	m.installKeys(ctx, r)
-	if aclAffects(old, next, applied) {
-		return errACLChanged
+// replayKey marks a thread whose views must be applied again under a
+// changed ACL; the replay deletes it with the views.
+func replayKey(tid ipel.ThreadID) ds.Key { return ds.RawKey(threadPrefix(tid) + "/replay") }
+
+// addACLRecords remembers ACL operations, once each (a replay applies them
+// again).
+func (r *runner) addACLRecords(recs []aclRecord) {
+	seen := make(map[string]bool, len(r.aclRecs))
+	for _, rec := range r.aclRecs {
+		seen[aclRecordKey(r.tid, rec.Version).String()] = true
 	}
-	return nil
+	for _, rec := range recs {
+		if k := aclRecordKey(r.tid, rec.Version).String(); !seen[k] {
+			seen[k] = true
+			r.aclRecs = append(r.aclRecs, rec)
+		}
+	}
 }
 
 // installKeys hands the engine every rotated read key sealed to this node,
-// in version order, so the newest becomes the key new events are sealed
-// with.
+// and makes the key of the last valid rotation (in version order) the one
+// new events are sealed with, whatever order the rotations arrived in.
 func (m *Manager) installKeys(ctx context.Context, r *runner) {
 	self := m.s.Self().String()
+	var last *codec.Key
 	for _, rot := range r.acl.Rotations {
 		sealed, ok := rot.Keys[self]
 		if !ok {
 			continue
 		}
 		id := hex.EncodeToString(sealed)
-		if r.installed[id] {
+		key, known := r.installed[id]
+		if !known {
+			raw, err := m.s.OpenSealed(sealed)
+			if err == nil {
+				key, err = codec.KeyFromBytes(raw)
+			}
+			if err != nil {
+				log.Warnf("views of %s: rotated read key %d: %s", r.tid, rot.Epoch, err)
+			}
+			r.installed[id] = key // nil: does not open, do not try again
+		}
+		if key == nil {
 			continue
 		}
-		raw, err := m.s.OpenSealed(sealed)
-		if err != nil {
+		if err := m.s.SetCurrentReadKey(ctx, r.tid, key); err != nil {
 			log.Warnf("views of %s: rotated read key %d: %s", r.tid, rot.Epoch, err)
-			r.installed[id] = true
 			continue
 		}
-		key, err := codec.KeyFromBytes(raw)
-		if err == nil {
-			err = m.s.SetCurrentReadKey(ctx, r.tid, key)
+		last = key
+	}
+	if last != nil {
+		if err := m.s.SetCurrentReadKey(ctx, r.tid, last); err != nil {
+			log.Warnf("views of %s: current read key: %s", r.tid, err)
 		}
-		if err != nil {
-			log.Warnf("views of %s: rotated read key %d: %s", r.tid, rot.Epoch, err)
-			continue
-		}
-		r.installed[id] = true
 	}
 }
 

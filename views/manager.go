@@ -14,6 +14,7 @@ import (
 	logging "github.com/ipfs/go-log/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kubo-threads/kubo-threads/codec"
 	"github.com/kubo-threads/kubo-threads/ipel"
 	"github.com/kubo-threads/kubo-threads/threads"
 )
@@ -57,7 +58,7 @@ type runner struct {
 	acl       *ACL
 	aclRecs   []aclRecord
 	creator   string
-	installed map[string]bool
+	installed map[string]*codec.Key // rotated keys by sealed form; nil: does not open
 
 	// applyMu is held while a batch is applied and while a snapshot is
 	// taken or loaded, so a snapshot sees state and cursors together.
@@ -217,6 +218,12 @@ func (m *Manager) startRunner(tid ipel.ThreadID, quiet map[ipel.LogID]uint64) (*
 // compacted past its cursor, the views start over from the snapshot.
 func (m *Manager) run(ctx context.Context, r *runner, cursors map[ipel.LogID]uint64) error {
 	loaded := false
+	if _, err := m.store.Get(ctx, replayKey(r.tid)); err == nil {
+		// A replay was asked for and not done before a crash.
+		if cursors, err = m.replay(ctx, r); err != nil {
+			return err
+		}
+	}
 	for {
 		err := m.s.ListenBatches(ctx, r.tid, threads.Cursor{Logs: copyCursors(cursors), Strict: true}, applyBatch, func(recs []threads.Record) error {
 			return m.applyBatch(ctx, r, recs)
@@ -306,6 +313,24 @@ func (m *Manager) commitBatch(ctx context.Context, r *runner, recs []threads.Rec
 			return fmt.Errorf("apply %s: %w", rec.Cid, err)
 		}
 	}
+	// An ACL change that judges applied events differently asks for a
+	// replay, recorded in the same batch so a crash cannot lose it.
+	var nextACL *ACL
+	replay := false
+	if len(env.added) > 0 {
+		r.mu.Lock()
+		applied := copyCursors(r.applied)
+		r.mu.Unlock()
+		for _, rec := range recs {
+			applied[rec.Log] = rec.Seq
+		}
+		nextACL = ResolveACL(r.creator, append(append([]aclRecord(nil), r.aclRecs...), env.added...))
+		if replay = aclAffects(r.acl, nextACL, applied); replay {
+			if err := b.Put(ctx, replayKey(r.tid), []byte{}); err != nil {
+				return err
+			}
+		}
+	}
 	if err := b.Commit(ctx); err != nil {
 		r.feed.last, r.feed.pending = saved, 0
 		return fmt.Errorf("apply %d events: %w", len(recs), err)
@@ -318,12 +343,16 @@ func (m *Manager) commitBatch(ctx context.Context, r *runner, recs []threads.Rec
 	for _, rec := range recs {
 		r.applied[rec.Log] = rec.Seq
 	}
-	applied := copyCursors(r.applied)
 	close(r.moved)
 	r.moved = make(chan struct{})
 	r.mu.Unlock()
-	if len(env.added) > 0 {
-		return m.aclChanged(ctx, r, env.added, applied)
+	if nextACL != nil {
+		r.addACLRecords(env.added)
+		r.acl = nextACL
+		m.installKeys(ctx, r)
+	}
+	if replay {
+		return errACLChanged
 	}
 	return nil
 }

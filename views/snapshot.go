@@ -3,6 +3,7 @@ package views
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -77,7 +78,7 @@ func (m *Manager) autoSnapshot(ctx context.Context, r *runner) error {
 		return err
 	}
 	if m.AutoCompact {
-		if _, err := m.s.Compact(ctx, r.tid); err != nil {
+		if _, err := m.Compact(ctx, r.tid); err != nil && !errors.Is(err, ErrNoCompaction) {
 			return fmt.Errorf("compact: %w", err)
 		}
 	}
@@ -154,6 +155,10 @@ func (m *Manager) loadSnapshot(ctx context.Context, r *runner) (map[ipel.LogID]u
 	if err := b.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("views of %s: load snapshot: %w", r.tid, err)
 	}
+	// The snapshot carries the ACL's operations: judge what follows by them.
+	if err := m.loadRunnerACL(ctx, r); err != nil {
+		return nil, fmt.Errorf("views of %s: load snapshot: %w", r.tid, err)
+	}
 	r.mu.Lock()
 	r.applied = copyCursors(cursors)
 	close(r.moved)
@@ -171,6 +176,12 @@ func (m *Manager) dropExceptLocal(ctx context.Context, tid ipel.ThreadID) error 
 
 // Compact compacts a thread's logs at its latest snapshot (see
 // threads.Compact); the views read the same afterwards.
+//
+// Access-controlled threads are not compacted: a late ACL event can change
+// how earlier events are judged, and the replay that follows needs them.
 func (m *Manager) Compact(ctx context.Context, tid ipel.ThreadID) (threads.CompactResult, error) {
+	if tid.Variant() == ipel.VariantAccessControlled {
+		return threads.CompactResult{}, fmt.Errorf("compact %s: %w", tid, ErrNoCompaction)
+	}
 	return m.s.Compact(ctx, tid)
 }

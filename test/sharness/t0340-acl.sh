@@ -120,7 +120,18 @@ test_expect_success 'after a restart the ACL, the keys and the views are the sam
 	ipfsn A threads info "$T" --enc=json | jq -S "del(.Logs[].Addrs)" >info.after &&
 	test_cmp info.before info.after &&
 	ipfsn A threads kv ls "$T" >a.restart && test_cmp a.kv a.restart &&
-	ipfsn A threads kv put "$T" after-restart 1
+	ipfsn A threads kv put "$T" after-restart 1 &&
+	ipfsn B threads acl show "$T" >b.before &&
+	grep -q "^creator	$PA\$" b.before &&
+	node_stop B && node_start B &&
+	ipfsn B threads acl show "$T" >b.after &&
+	test_cmp b.before b.after
+'
+
+test_expect_success 'access-controlled threads are not compacted' '
+	ipfsn A threads snapshot "$T" --create >/dev/null &&
+	test_must_fail ipfsn A threads compact "$T" 2>compact.err &&
+	test_grep_i compact.err "not compacted"
 '
 
 test_done
