@@ -9,6 +9,7 @@ import (
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
 
 	"github.com/kubo-threads/kubo-threads/ipel"
@@ -26,7 +27,12 @@ const BodyCodec = cid.Raw
 const MaxBlockSize = 2 << 20
 
 // envelopeVersion is the version of the block envelope and the node inside.
-const envelopeVersion = 1
+// Version 2 no longer lists the previous event among the envelope's links:
+// the link stays inside the signed, sealed node, so that the pinner and the
+// garbage collector never walk a log's chain (a compacted log has no blocks
+// below its base). Logs are kept alive by their retention DAG instead (see
+// retention.go). Version 1 blocks (prev listed) still open.
+const envelopeVersion = 2
 
 // signingDomain separates event signatures from any other use of a log key.
 const signingDomain = "kubo-threads/event/v1\x00"
@@ -80,10 +86,11 @@ type Node struct {
 	Sig      []byte   // Ed25519 signature by the log key over all of the above
 }
 
-// links are the node's links in the order the envelope lists them.
-func (n *Node) links() []Link {
+// links are the node's links in the order the envelope lists them: since
+// version 2 only the separate body block.
+func (n *Node) links(version int) []Link {
 	ls := make([]Link, 0, 2)
-	if n.Prev.Defined() {
+	if version == 1 && n.Prev.Defined() {
 		ls = append(ls, n.Prev)
 	}
 	if n.BodyLink.Defined() {
@@ -130,16 +137,44 @@ type Content struct {
 }
 
 // Header is what the read key protects: when the event was written and the
-// key of its body.
+// key of its body. An ordinary event carries the content key itself; a
+// private event (paper §3.1.3, case 2) carries instead its recipient and the
+// content key sealed to the recipient's peer key, so that every reader sees
+// the event and whom it is for, and only the recipient reads its body. The
+// private fields are optional: headers written before them still decode.
 type Header struct {
-	Time int64  `cbor:"t"` // Unix nanoseconds
-	Key  []byte `cbor:"k"` // content key
+	Time      int64  `cbor:"t"`           // Unix nanoseconds
+	Key       []byte `cbor:"k,omitempty"` // content key; nil in a private event
+	To        []byte `cbor:"o,omitempty"` // private event: the recipient's peer ID
+	SealedKey []byte `cbor:"s,omitempty"` // private event: content key sealed to To
 }
+
+// ErrNotRecipient is returned when a private event's body is opened by
+// anyone but the peer it is sealed to.
+var ErrNotRecipient = errors.New("private event sealed to another peer")
+
+// contentKeyPrefix marks the plaintext of a sealed content key, so that
+// nothing else sealed to a peer (an invite) passes as one.
+const contentKeyPrefix = "kubo-threads/content-key/v1\x00"
+
+// Private reports whether the event is sealed to one recipient.
+func (h Header) Private() bool { return len(h.To) > 0 }
+
+// Recipient returns the peer a private event is sealed to; empty for an
+// ordinary event.
+func (h Header) Recipient() peer.ID { return peer.ID(h.To) }
 
 // SealContent seals a payload under a fresh content key and the header under
 // the read key. Bodies whose sealed form is larger than inlineMax bytes go in
 // a block of their own.
 func SealContent(read *Key, payload []byte, at time.Time, inlineMax int) (Content, error) {
+	return SealContentTo(read, payload, at, inlineMax, nil)
+}
+
+// SealContentTo is SealContent for a private event when to is not nil: the
+// content key is sealed to that Ed25519 peer key (see sealToPeer) instead of
+// being stored in the header, so only the peer's private key opens the body.
+func SealContentTo(read *Key, payload []byte, at time.Time, inlineMax int, to crypto.PubKey) (Content, error) {
 	ck, err := NewKey()
 	if err != nil {
 		return Content{}, err
@@ -148,7 +183,19 @@ func SealContent(read *Key, payload []byte, at time.Time, inlineMax int) (Conten
 	if err != nil {
 		return Content{}, fmt.Errorf("seal body: %w", err)
 	}
-	hb, err := encMode.Marshal(Header{Time: at.UnixNano(), Key: ck.raw[:]})
+	h := Header{Time: at.UnixNano(), Key: ck.raw[:]}
+	if to != nil {
+		id, err := peer.IDFromPublicKey(to)
+		if err != nil {
+			return Content{}, fmt.Errorf("recipient: %w", err)
+		}
+		sk, err := sealToPeer(append([]byte(contentKeyPrefix), ck.raw[:]...), to)
+		if err != nil {
+			return Content{}, fmt.Errorf("seal content key to %s: %w", id, err)
+		}
+		h = Header{Time: h.Time, To: []byte(id), SealedKey: sk}
+	}
+	hb, err := encMode.Marshal(h)
 	if err != nil {
 		return Content{}, fmt.Errorf("encode header: %w", err)
 	}
@@ -208,7 +255,7 @@ func Seal(sk crypto.PrivKey, follow *Key, pos Position, c Content) (*Event, erro
 	if err != nil {
 		return nil, fmt.Errorf("encode node: %w", err)
 	}
-	env := envelope{V: envelopeVersion, L: n.links()}
+	env := envelope{V: envelopeVersion, L: n.links(envelopeVersion)}
 	ad, err := encMode.Marshal(env.L)
 	if err != nil {
 		return nil, fmt.Errorf("encode links: %w", err)
@@ -266,7 +313,7 @@ func Open(blk blocks.Block, follow *Key) (*Event, error) {
 	if err := decMode.Unmarshal(data, &env); err != nil {
 		return nil, fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
 	}
-	if env.V != envelopeVersion {
+	if env.V != envelopeVersion && env.V != 1 {
 		return nil, fmt.Errorf("%w: envelope version %d", ErrMalformed, env.V)
 	}
 	ad, err := encMode.Marshal(env.L)
@@ -281,7 +328,7 @@ func Open(blk blocks.Block, follow *Key) (*Event, error) {
 	if err := decMode.Unmarshal(nb, &n); err != nil {
 		return nil, fmt.Errorf("%w: node: %v", ErrMalformed, err)
 	}
-	want := n.links()
+	want := n.links(env.V)
 	if len(want) != len(env.L) {
 		return nil, fmt.Errorf("%w: envelope lists %d links, node has %d", ErrMalformed, len(env.L), len(want))
 	}
@@ -333,6 +380,18 @@ func (e *Event) OpenHeader(read *Key) (Header, error) {
 	if err := decMode.Unmarshal(hb, &h); err != nil {
 		return Header{}, fmt.Errorf("%w: header: %v", ErrMalformed, err)
 	}
+	if h.Private() {
+		if _, err := peer.IDFromBytes(h.To); err != nil {
+			return Header{}, fmt.Errorf("%w: recipient: %v", ErrMalformed, err)
+		}
+		if h.Key != nil || len(h.SealedKey) == 0 {
+			return Header{}, fmt.Errorf("%w: private event needs a sealed content key and no plain one", ErrMalformed)
+		}
+		return h, nil
+	}
+	if h.SealedKey != nil {
+		return Header{}, fmt.Errorf("%w: sealed content key without a recipient", ErrMalformed)
+	}
 	if len(h.Key) != KeySize {
 		return Header{}, fmt.Errorf("%w: content key of %d bytes", ErrMalformed, len(h.Key))
 	}
@@ -340,9 +399,38 @@ func (e *Event) OpenHeader(read *Key) (Header, error) {
 }
 
 // OpenBody opens a sealed body (inline, or the data of the body block) with
-// the content key from the header.
+// the content key from the header. A private event's body does not open
+// here (ErrNotRecipient): see OpenBodyAs.
 func OpenBody(h Header, sealed []byte) ([]byte, error) {
-	ck, err := KeyFromBytes(h.Key)
+	return OpenBodyAs(h, sealed, nil)
+}
+
+// OpenBodyAs is OpenBody for a node whose identity (libp2p private key) is
+// identity, which may be nil: a private event's body opens only when
+// identity is its recipient's key.
+func OpenBodyAs(h Header, sealed []byte, identity crypto.PrivKey) ([]byte, error) {
+	raw := h.Key
+	if h.Private() {
+		if identity == nil {
+			return nil, fmt.Errorf("%w %s", ErrNotRecipient, h.Recipient())
+		}
+		self, err := peer.IDFromPrivateKey(identity)
+		if err != nil {
+			return nil, fmt.Errorf("node identity: %w", err)
+		}
+		if self != h.Recipient() {
+			return nil, fmt.Errorf("%w %s", ErrNotRecipient, h.Recipient())
+		}
+		pt, ok, err := openFromPeer(h.SealedKey, identity)
+		if err != nil {
+			return nil, fmt.Errorf("open content key: %w", err)
+		}
+		if !ok || len(pt) != len(contentKeyPrefix)+KeySize || string(pt[:len(contentKeyPrefix)]) != contentKeyPrefix {
+			return nil, fmt.Errorf("open content key: %w", ErrDecrypt)
+		}
+		raw = pt[len(contentKeyPrefix):]
+	}
+	ck, err := KeyFromBytes(raw)
 	if err != nil {
 		return nil, err
 	}

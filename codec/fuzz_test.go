@@ -29,6 +29,8 @@ func FuzzOpenEvent(f *testing.F) {
 	c, _ := SealContent(fuzzRead, []byte("seed"), time.Unix(1, 0), 1024)
 	ev, _ := Seal(sk, fuzzFollow, Position{Thread: tid, Log: log, Seq: 1}, c)
 	f.Add(ev.Block.RawData())
+	ev2, _ := Seal(sk, fuzzFollow, Position{Thread: tid, Log: log, Seq: 2, Prev: ev.Cid()}, c)
+	f.Add(ev2.Block.RawData())
 	f.Add([]byte{0xa3, 0x61, 0x6c, 0x80, 0x61, 0x6e, 0x40, 0x61, 0x76, 0x01})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		blk, err := newBlock(EventCodec, data)
@@ -59,6 +61,11 @@ func FuzzDecodeMessage(f *testing.F) {
 		{Type: MsgAnnounce, Addrs: []LogAddrs{{Log: []byte("l"), Addrs: [][]byte{{4, 127, 0, 0, 1}}, TTL: 60}}},
 		{Type: MsgInvite, Invite: "binvite"},
 		{Type: MsgError, Error: "no"},
+		{Type: MsgSnapshot, Thread: []byte("t"), Auth: []byte("a")},
+		{Type: MsgSnapshot, Root: []byte("r"), Blocks: [][]byte{[]byte("root")}},
+		{Type: MsgBlocks, Thread: []byte("t"), Cids: [][]byte{[]byte("c")}},
+		{Type: MsgBlocks, Blocks: [][]byte{[]byte("k")}},
+		{Type: MsgCompacted, Log: []byte("l"), From: 1001},
 	} {
 		b, _ := EncodeMessage(m)
 		f.Add(b)
@@ -91,5 +98,24 @@ func FuzzOpenInvite(f *testing.F) {
 				t.Fatalf("opened an invite with role %q", inv.Role)
 			}
 		}
+	})
+}
+
+// FuzzOpenSnapshot feeds arbitrary bytes as a snapshot root and page, as a
+// joiner receives them: they must fail cleanly.
+func FuzzOpenSnapshot(f *testing.F) {
+	root, pages, _ := SealSnapshot(fuzzRead, SnapshotMeta{Thread: []byte("t"), Cursor: []SnapshotCursor{{Log: []byte("l"), Seq: 3, Cid: []byte("c")}}},
+		[]SnapshotEntry{{Key: "/kv/a", Value: []byte("1")}})
+	f.Add(root.RawData(), pages[0].RawData())
+	f.Fuzz(func(t *testing.T, rootData, pageData []byte) {
+		if blk, err := NewSnapshotBlock(SnapshotCodec, rootData); err == nil {
+			_, _, _ = OpenSnapshotRoot(fuzzRead, []byte("t"), blk)
+		}
+		_, _ = SnapshotLinks(rootData)
+		if blk, err := NewSnapshotBlock(0x55, pageData); err == nil {
+			_, _ = OpenSnapshotPage(fuzzRead, []byte("t"), 0, blk)
+		}
+		_, _ = DecodeRetentionRoot(rootData)
+		_, _ = DecodeRetentionPage(pageData)
 	})
 }

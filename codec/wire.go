@@ -37,6 +37,17 @@ const (
 	MsgOK
 	// MsgError refuses, with a reason.
 	MsgError
+	// MsgSnapshot asks for (request) or carries (response: Root, and the
+	// root block in Blocks) the sender's latest snapshot of a thread.
+	MsgSnapshot
+	// MsgBlocks asks for (request: Cids) or carries (response: Blocks, in
+	// the order asked) blocks of the latest snapshot.
+	MsgBlocks
+	// MsgCompacted answers a pull below the log's base: the events up to
+	// From-1 were compacted; fetch the snapshot and pull from From.
+	MsgCompacted
+
+	msgLast = MsgCompacted
 )
 
 // Head is a log's head as one replica holds it.
@@ -66,6 +77,9 @@ type Message struct {
 	Addrs  []LogAddrs `cbor:"d,omitempty"` // announce
 	Invite string     `cbor:"i,omitempty"`
 	Error  string     `cbor:"x,omitempty"`
+	Root   []byte     `cbor:"r,omitempty"` // snapshot: root CID
+	Cids   [][]byte   `cbor:"c,omitempty"` // blocks: CIDs wanted
+	Blocks [][]byte   `cbor:"k,omitempty"` // snapshot, blocks: block data
 }
 
 // WriteMessage writes a length-prefixed message.
@@ -108,7 +122,7 @@ func DecodeMessage(b []byte) (*Message, error) {
 	if err := decMode.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadMessage, err)
 	}
-	if m.Type < MsgPush || m.Type > MsgError {
+	if m.Type < MsgPush || m.Type > msgLast {
 		return nil, fmt.Errorf("%w: unknown type %d", ErrBadMessage, m.Type)
 	}
 	return &m, nil

@@ -13,9 +13,11 @@ import (
 	"github.com/ipfs/boxo/files"
 	"github.com/ipfs/go-cid"
 	cmds "github.com/ipfs/go-ipfs-cmds"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/kubo-threads/kubo-threads/ipel"
 	"github.com/kubo-threads/kubo-threads/threads"
+	"github.com/kubo-threads/kubo-threads/views"
 )
 
 // AddOutput names the appended event.
@@ -35,6 +37,12 @@ event to this node's log of the thread, and prints the event's CID and seq.
 The body is encrypted and the event signed; when the command returns, the
 event is on disk. Bodies must be non-empty and at most the configured
 MaxBodySize (1 MiB by default).
+
+With --to <peer-id> the event is private: its body is sealed to that peer's
+public key (an Ed25519 peer ID, which embeds it). Every member still sees
+the event, its time and its recipient, and followers replicate it; only the
+recipient's node reads the body, not even this one. Views ignore private
+events.
 `,
 		},
 		Arguments: []cmds.Argument{
@@ -43,17 +51,27 @@ MaxBodySize (1 MiB by default).
 		},
 		Options: []cmds.Option{
 			cmds.BoolOption("quiet", "q", "Print only the event's CID."),
+			cmds.StringOption("to", "Seal the body to this peer only (an Ed25519 peer ID): a private event."),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
 			b, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
+			var to peer.ID
+			if s, _ := req.Options["to"].(string); s != "" {
+				if to, err = peer.Decode(s); err != nil {
+					return cmds.Errorf(cmds.ErrClient, "invalid --to peer ID %q: %s", s, err)
+				}
+			}
 			body, err := readBody(req, b.Threads.Config().MaxBodySize)
 			if err != nil {
 				return err
 			}
-			ref, err := b.Threads.Append(req.Context, tid, body)
+			if err := b.Views.CheckWrite(tid, views.RoleWrite); err != nil {
+				return userError(err)
+			}
+			ref, err := b.Threads.AppendTo(req.Context, tid, to, body)
 			if err != nil {
 				return userError(err)
 			}
@@ -104,29 +122,45 @@ func readBody(req *cmds.Request, limit int) ([]byte, error) {
 }
 
 // EventOutput is an event as `log` and `listen` print it. In JSON the body
-// is base64.
+// is base64. To is a private event's recipient (omitted for ordinary
+// events); Private is set, and Body null, when it is sealed to another peer.
 type EventOutput struct {
-	Log  string
-	Seq  uint64
-	Cid  string
-	Time time.Time
-	Body []byte
+	Log     string
+	Seq     uint64
+	Cid     string
+	Time    time.Time
+	Body    []byte
+	To      string `json:",omitempty"`
+	Private bool   `json:",omitempty"`
 }
 
 func eventOutput(r threads.Record) *EventOutput {
-	return &EventOutput{Log: r.Log.String(), Seq: r.Seq, Cid: r.Cid.String(), Time: r.Time.UTC(), Body: r.Body}
+	out := &EventOutput{Log: r.Log.String(), Seq: r.Seq, Cid: r.Cid.String(), Time: r.Time.UTC(), Body: r.Body, Private: r.Private}
+	if r.To != "" {
+		out.To = r.To.String()
+	}
+	return out
 }
 
+// privateMark starts the body column of a private event sealed to another
+// peer; a body that starts with it is quoted.
+const privateMark = "(private to "
+
 // eventTextEncoder prints one line an event: log, seq, CID, time, body. A
-// body that is not printable UTF-8 on one line, or that starts with a quote,
-// is quoted.
+// body that is not printable UTF-8 on one line, or that starts with a quote
+// or with the private mark, is quoted. A private event for another peer
+// shows "(private to <peer>)" in place of its body.
 var eventTextEncoder = cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *EventOutput) error {
-	_, err := fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", out.Log, out.Seq, out.Cid, out.Time.Format(time.RFC3339Nano), printable(out.Body))
+	body := printable(out.Body)
+	if out.Private {
+		body = privateMark + out.To + ")"
+	}
+	_, err := fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", out.Log, out.Seq, out.Cid, out.Time.Format(time.RFC3339Nano), body)
 	return err
 })
 
 func printable(b []byte) string {
-	if !utf8.Valid(b) || bytes.HasPrefix(b, []byte{'"'}) {
+	if !utf8.Valid(b) || bytes.HasPrefix(b, []byte{'"'}) || bytes.HasPrefix(b, []byte(privateMark)) {
 		return strconv.Quote(string(b))
 	}
 	for _, r := range string(b) {
@@ -147,7 +181,10 @@ merged by their hybrid logical clock, then log ID, an order every replica
 agrees on. Each event's signature is verified as it is read.
 
 Text output is one line an event: log, seq, CID, time, body (quoted when
-it is not printable text). With --enc=json the body is base64.
+it is not printable text). A private event sealed to another peer (see
+'ipfs threads add --to') shows "(private to <peer>)" as its body. With
+--enc=json the body is base64, a private event has "To" (its recipient),
+and "Private": true with a null body when this node cannot read it.
 `,
 		},
 		Arguments: []cmds.Argument{
@@ -196,7 +233,8 @@ func catCmd(p Provider) *cmds.Command {
 			Tagline: "Write an event's body to stdout.",
 			ShortDescription: `
 Writes the decrypted body of one event of the thread, verified, as it was
-added.
+added. A private event's body is written only on its recipient's node;
+anywhere else cat fails, naming the recipient.
 `,
 		},
 		Arguments: []cmds.Argument{
@@ -216,6 +254,9 @@ added.
 			if err != nil {
 				return userError(err)
 			}
+			if rec.Private {
+				return cmds.Errorf(cmds.ErrClient, "event %s is private to %s: only that peer can read its body", c, rec.To)
+			}
 			return res.Emit(bytes.NewReader(rec.Body))
 		},
 	}
@@ -229,7 +270,8 @@ func listenCmd(p Provider) *cmds.Command {
 Prints every event after --since (in each log), then every event appended
 or received later, until interrupted. The stream is lossless and in each
 log's order: a slow reader gets every event. To resume, pass the last seq
-seen as --since. The output is that of 'ipfs threads log'.
+seen as --since. The output is that of 'ipfs threads log', private events
+included.
 `,
 		},
 		Arguments: []cmds.Argument{

@@ -58,8 +58,12 @@ The threads commands run inside the daemon: start it with 'ipfs daemon'.
 			"addrs":    addrsCmd(p),
 			"follower": followerCmd(p),
 			"kv":       kvCmd(p),
+			"docs":     docsCmd(p),
+			"acl":      aclCmd(p),
 			"view":     viewCmd(p),
 			"stats":    statsCmd(p),
+			"snapshot": snapshotCmd(p),
+			"compact":  compactCmd(p),
 		},
 	}
 }
@@ -113,6 +117,10 @@ func userError(err error) error {
 	for _, target := range []error{
 		threads.ErrThreadNotFound, threads.ErrEventNotFound, threads.ErrLogNotFound,
 		threads.ErrEmptyBody, threads.ErrBodyTooLarge, threads.ErrNotWriter, threads.ErrNoReadKey,
+		threads.ErrNoSnapshot, threads.ErrBadRecipient,
+		views.ErrUnknownCollection, views.ErrDocNotFound, views.ErrBadDocument, views.ErrSchema,
+		views.ErrBadQuery, views.ErrBadCollection, views.ErrBadField, views.ErrBadSchema,
+		views.ErrNotAccessControlled, views.ErrForbidden, threads.ErrNeedEd25519,
 	} {
 		if errors.Is(err, target) {
 			return cmds.Errorf(cmds.ErrClient, "%s", err)

@@ -35,6 +35,11 @@ peer's public key so that only that peer can open it. When the peer is
 reachable the invite is also delivered to its node ('ipfs threads invites'
 lists it there). Prints the invite: pass it on out of band, or let the peer
 run 'ipfs threads join <invite>'.
+
+In an access-controlled thread only an admin of its ACL invites: the
+invite first grants the peer the role in the ACL (write, read, follow or
+delete, which is write with the right to delete), then carries the keys of
+that role.
 `,
 		},
 		Arguments: []cmds.Argument{
@@ -42,7 +47,7 @@ run 'ipfs threads join <invite>'.
 			cmds.StringArg("peer", true, false, "Peer ID of the invitee."),
 		},
 		Options: []cmds.Option{
-			cmds.StringOption("role", "Role: write, read or follow.").WithDefault("write"),
+			cmds.StringOption("role", "Role: write, read or follow (access-controlled threads: also delete).").WithDefault("write"),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
 			b, tid, err := threadArg(p, req, env)
@@ -54,9 +59,9 @@ run 'ipfs threads join <invite>'.
 				return cmds.Errorf(cmds.ErrClient, "invalid peer ID %q: %s", req.Arguments[1], err)
 			}
 			name, _ := req.Options["role"].(string)
-			role, err := codec.ParseRole(name)
+			role, err := inviteRole(req.Context, b, tid, to, name)
 			if err != nil {
-				return cmds.Errorf(cmds.ErrClient, "%s", err)
+				return err
 			}
 			r, err := b.Threads.Invite(req.Context, tid, to, role)
 			if err != nil {
@@ -136,17 +141,27 @@ Opens an invite sealed to this node, records the thread's keys, creates this
 node's log when the role is write, tells the thread's members where it is,
 and starts pulling the history in the background ('ipfs threads info' shows
 the progress). Prints the thread ID.
+
+Readers and writers first fetch the inviter's latest snapshot of the
+thread's views (when it has one) and pull only the events after it;
+--snapshot=false pulls and replays the whole history instead. A snapshot is
+authenticated by the read key only: any reader could forge the state it
+claims before its cursor (events after it are verified as usual).
 `,
 		},
 		Arguments: []cmds.Argument{
 			cmds.StringArg("invite", true, false, "The invite, as 'ipfs threads invite' printed it."),
+		},
+		Options: []cmds.Option{
+			cmds.BoolOption("snapshot", "Start from the inviter's latest snapshot.").WithDefault(true),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
 			b, err := backend(p, env)
 			if err != nil {
 				return err
 			}
-			ti, err := b.Threads.Join(req.Context, req.Arguments[0])
+			useSnap, _ := req.Options["snapshot"].(bool)
+			ti, err := b.Threads.JoinWith(req.Context, req.Arguments[0], threads.JoinOptions{FullReplay: !useSnap})
 			if errors.Is(err, codec.ErrBadInvite) || errors.Is(err, threads.ErrAlreadyMember) {
 				return cmds.Errorf(cmds.ErrClient, "%s", err)
 			}

@@ -18,6 +18,8 @@ type ThreadOutput struct {
 	ID      string
 	Variant string
 	Created time.Time
+	// Creator is an access-controlled thread's creator.
+	Creator string `json:",omitempty"`
 	// Keys says which keys this node holds.
 	Keys KeysOutput
 	Logs []LogOutput
@@ -31,6 +33,9 @@ type KeysOutput struct {
 	Read   bool
 	// Log is the ID of the log this node writes, empty if none.
 	Log string
+	// ReadKeys counts the read keys held: one, and one per rotation this
+	// node took part in.
+	ReadKeys int `json:",omitempty"`
 }
 
 // LogOutput describes a log of a thread.
@@ -40,6 +45,10 @@ type LogOutput struct {
 	Seq   uint64
 	Own   bool
 	Addrs []string `json:",omitempty"`
+	// Base is the last compacted seq (0: none); the log holds Base+1..Seq.
+	Base            uint64
+	CompactedEvents uint64
+	CompactedBytes  uint64
 }
 
 // EquivocationOutput names a rejected conflicting event.
@@ -52,14 +61,17 @@ type EquivocationOutput struct {
 func threadOutput(b *Backend, ti threads.ThreadInfo) ThreadOutput {
 	out := ThreadOutput{
 		ID: ti.ID.String(), Variant: ti.Variant.String(), Created: ti.Created.UTC(),
-		Keys: KeysOutput{Follow: ti.HasFollowKey, Read: ti.HasReadKey},
+		Keys: KeysOutput{Follow: ti.HasFollowKey, Read: ti.HasReadKey, ReadKeys: ti.ReadKeys},
 		Logs: []LogOutput{},
 	}
 	if ti.OwnLog != "" {
 		out.Keys.Log = ti.OwnLog.String()
 	}
+	if ti.Creator != "" {
+		out.Creator = ti.Creator.String()
+	}
 	for _, l := range ti.Logs {
-		lo := LogOutput{ID: l.ID.String(), Seq: l.Seq, Own: l.Own}
+		lo := LogOutput{ID: l.ID.String(), Seq: l.Seq, Own: l.Own, Base: l.Base, CompactedEvents: l.CompactedEvents, CompactedBytes: l.CompactedBytes}
 		if l.Head.Defined() {
 			lo.Head = l.Head.String()
 		}
@@ -229,6 +241,9 @@ node serves its own log (/p2p/<peer>/ipel/<log>), and any equivocation
 						head = "none"
 					}
 					fmt.Fprintf(&sb, "  %s%s\n    seq:  %d\n    head: %s\n", l.ID, own, l.Seq, head)
+					if l.Base > 0 {
+						fmt.Fprintf(&sb, "    base: %d (compacted: %d events, %d bytes)\n", l.Base, l.CompactedEvents, l.CompactedBytes)
+					}
 					for _, a := range l.Addrs {
 						fmt.Fprintf(&sb, "    addr: %s\n", a)
 					}

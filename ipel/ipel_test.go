@@ -155,3 +155,34 @@ func TestThreadIDErrorQuotesAShortInput(t *testing.T) {
 		t.Fatalf("error %q", err)
 	}
 }
+
+func TestACLThreadIDCommitsToItsCreator(t *testing.T) {
+	_, alice, _ := NewLogIdentity()
+	_, bob, _ := NewLogIdentity()
+	tid, err := NewACLThreadID(peer.ID(alice))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tid.Variant() != VariantAccessControlled {
+		t.Fatalf("variant %s", tid.Variant())
+	}
+	back, err := ParseThreadID(tid.String())
+	if err != nil || back != tid {
+		t.Fatalf("round trip: %v", err)
+	}
+	if !back.CreatedBy(peer.ID(alice)) {
+		t.Fatal("the creator is not recognised")
+	}
+	if back.CreatedBy(peer.ID(bob)) {
+		t.Fatal("another peer passes for the creator")
+	}
+	raw, _ := NewThreadID(VariantAccessControlled)
+	if raw.CreatedBy(peer.ID(alice)) {
+		t.Fatal("an ID without a commitment names a creator")
+	}
+	flipped := []byte(tid.raw)
+	flipped[len(flipped)-1] ^= 1
+	if (ThreadID{raw: string(flipped)}).CreatedBy(peer.ID(alice)) {
+		t.Fatal("a tampered ID still names the creator")
+	}
+}

@@ -36,6 +36,11 @@ type Config struct {
 	// AcceptFollowInvites makes this node follow (replicate and serve,
 	// without reading) threads whose follow invites are delivered to it.
 	AcceptFollowInvites bool `json:",omitempty"`
+	// SnapshotInterval: the views take a snapshot whenever the events they
+	// applied reach a multiple of it (default 1000; 0: only on demand).
+	SnapshotInterval *uint64 `json:",omitempty"`
+	// AutoCompact compacts a thread's logs after every automatic snapshot.
+	AutoCompact bool `json:",omitempty"`
 
 	antiEntropy, addrTTL time.Duration
 }
@@ -73,6 +78,9 @@ func parseConfig(raw any) (Config, error) {
 	if err := dec.Decode(&cfg); err != nil {
 		return cfg, fmt.Errorf("threads plugin config (Plugins.Plugins.threads.Config): %w", err)
 	}
+	if cfg.SnapshotInterval != nil && *cfg.SnapshotInterval > 0 && *cfg.SnapshotInterval < 100 {
+		return cfg, fmt.Errorf("threads plugin config: SnapshotInterval %d out of range (0 for off, or at least 100 events)", *cfg.SnapshotInterval)
+	}
 	if cfg.MaxBodySize <= 0 || cfg.MaxBodySize > MaxBodySizeLimit {
 		return cfg, fmt.Errorf("threads plugin config: MaxBodySize %d out of range (1 to %d bytes: a sealed body must fit one block)", cfg.MaxBodySize, MaxBodySizeLimit)
 	}
@@ -105,4 +113,14 @@ func (c Config) engine() threads.Config {
 		AntiEntropyInterval: c.antiEntropy, AddrTTL: c.addrTTL,
 		AcceptFollowInvites: c.AcceptFollowInvites,
 	}
+}
+
+// DefaultSnapshotInterval is SnapshotInterval when the config leaves it out.
+const DefaultSnapshotInterval = 1000
+
+func (c Config) snapshotInterval() uint64 {
+	if c.SnapshotInterval == nil {
+		return DefaultSnapshotInterval
+	}
+	return *c.SnapshotInterval
 }

@@ -111,6 +111,7 @@ func (p *threadsPlugin) Start(node *core.IpfsNode) error {
 		return fmt.Errorf("start threads: %w", err)
 	}
 	mgr := views.NewManager(svc, namespace.Wrap(store, ds.NewKey(viewsNamespace)), prometheus.DefaultRegisterer)
+	mgr.SnapshotInterval, mgr.AutoCompact = p.cfg.snapshotInterval(), p.cfg.AutoCompact
 	if err := mgr.EnsureAll(); err != nil {
 		_ = mgr.Close()
 		_ = svc.Close()

@@ -2,10 +2,13 @@ package threads
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/kubo-threads/kubo-threads/codec"
 	"github.com/kubo-threads/kubo-threads/ipel"
@@ -37,6 +40,30 @@ type appendResult struct {
 // time signs and writes every appender's event in one blockstore write and
 // one datastore batch.
 func (s *Service) Append(ctx context.Context, tid ipel.ThreadID, body []byte) (EventRef, error) {
+	return s.AppendTo(ctx, tid, "", body)
+}
+
+// ErrBadRecipient is returned when a private event's recipient has no
+// usable key: its peer ID must embed an Ed25519 public key.
+var ErrBadRecipient = errors.New("invalid private event recipient")
+
+// AppendTo is Append for a private event when to is not empty: the body is
+// sealed to that peer (paper §3.1.3, case 2). Every member sees the event,
+// its time and its recipient; only the recipient, with its node identity
+// key, reads the body; the sender does not either. The recipient's key is
+// taken from its peer ID, which must be an Ed25519 one (they embed it).
+func (s *Service) AppendTo(ctx context.Context, tid ipel.ThreadID, to peer.ID, body []byte) (EventRef, error) {
+	var toKey crypto.PubKey
+	if to != "" {
+		pk, err := to.ExtractPublicKey()
+		if err != nil {
+			return EventRef{}, fmt.Errorf("%w: %s: its peer ID does not embed a public key (only Ed25519 peer IDs can receive private events): %v", ErrBadRecipient, to, err)
+		}
+		if pk.Type() != crypto.Ed25519 {
+			return EventRef{}, fmt.Errorf("%w: %s has a %s key; private events need an Ed25519 peer ID", ErrBadRecipient, to, pk.Type())
+		}
+		toKey = pk
+	}
 	if len(body) == 0 {
 		return EventRef{}, ErrEmptyBody
 	}
@@ -48,7 +75,7 @@ func (s *Service) Append(ctx context.Context, tid ipel.ThreadID, body []byte) (E
 		return EventRef{}, err
 	}
 	th.mu.Lock()
-	own, read := th.own, th.read
+	own, read := th.own, th.read.Load()
 	th.mu.Unlock()
 	if own == nil {
 		return EventRef{}, fmt.Errorf("append to %s: %w", tid, ErrNotWriter)
@@ -58,7 +85,7 @@ func (s *Service) Append(ctx context.Context, tid ipel.ThreadID, body []byte) (E
 	}
 	// Sealing the content does not depend on the position in the log, so it
 	// runs here, in parallel across appenders.
-	content, err := codec.SealContent(read, body, s.deps.Now(), s.cfg.InlineBodySize)
+	content, err := codec.SealContentTo(read, body, s.deps.Now(), s.cfg.InlineBodySize, toKey)
 	if err != nil {
 		return EventRef{}, fmt.Errorf("append to %s: %w", tid, err)
 	}

@@ -96,6 +96,9 @@ func (s *Service) Ingest(ctx context.Context, tid ipel.ThreadID, eventBlocks []b
 			headSeq, head = batch[n-1].Seq, batch[n-1].Cid()
 		}
 		switch {
+		case ev.Seq <= st.base:
+			res.Duplicates++ // compacted: covered by the snapshot
+			continue
 		case ev.Seq <= headSeq:
 			held, err := s.heldAt(ctx, tid, logID, ev.Seq, batch)
 			if err != nil {
@@ -152,7 +155,7 @@ func (s *Service) Ingest(ctx context.Context, tid ipel.ThreadID, eventBlocks []b
 				blks = append(blks, bb)
 			}
 		}
-		if err := readable(th, ev, bodyData); err != nil {
+		if err := s.readable(th, ev, bodyData); err != nil {
 			if err := flush(); err != nil {
 				return res, err
 			}
@@ -170,11 +173,13 @@ func (s *Service) Ingest(ctx context.Context, tid ipel.ThreadID, eventBlocks []b
 // the follow key and a log key of its own, not the read key) are refused,
 // so that nothing unreadable is stored where it would break reads and views.
 // bodyData is the separate body block, or nil when inline or not at hand.
-func readable(th *thread, ev *codec.Event, bodyData []byte) error {
-	if th.read == nil {
+// A private event's body is checked only by its recipient: the others
+// cannot open it, and store it as members see it (it exists).
+func (s *Service) readable(th *thread, ev *codec.Event, bodyData []byte) error {
+	if th.read.Load() == nil {
 		return nil
 	}
-	h, err := ev.OpenHeader(th.read)
+	h, err := th.openHeader(ev)
 	if err != nil {
 		return err
 	}
@@ -182,10 +187,10 @@ func readable(th *thread, ev *codec.Event, bodyData []byte) error {
 	if ev.BodyLink.Defined() {
 		sealed = bodyData
 	}
-	if sealed == nil {
+	if sealed == nil || (h.Private() && !s.isSelf(h.Recipient())) {
 		return nil
 	}
-	_, err = codec.OpenBody(h, sealed)
+	_, err = codec.OpenBodyAs(h, sealed, s.deps.Identity)
 	return err
 }
 
@@ -270,7 +275,7 @@ func (s *Service) openOrVerify(ctx context.Context, th *thread, blk blocks.Block
 func (s *Service) isHeld(ctx context.Context, th *thread, logID ipel.LogID, seq uint64, c cid.Cid) bool {
 	th.mu.Lock()
 	st := th.logs[logID]
-	held := st != nil && seq <= st.seq
+	held := st != nil && seq <= st.seq && seq > st.base
 	th.mu.Unlock()
 	if !held {
 		return false

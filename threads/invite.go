@@ -44,7 +44,7 @@ func (s *Service) Invite(ctx context.Context, tid ipel.ThreadID, to peer.ID, rol
 	th.mu.Lock()
 	writer := th.own != nil
 	th.mu.Unlock()
-	if role != codec.RoleFollow && th.read == nil {
+	if role != codec.RoleFollow && th.read.Load() == nil {
 		return InviteResult{}, fmt.Errorf("invite %s as %s: %w", to, role, ErrNoReadKey)
 	}
 	if role == codec.RoleWrite && !writer {
@@ -52,8 +52,14 @@ func (s *Service) Invite(ctx context.Context, tid ipel.ThreadID, to peer.ID, rol
 	}
 	inv := &codec.Invite{Thread: tid.Bytes(), Role: role, Follow: th.follow.Bytes(), Created: s.deps.Now().Unix(), Invitee: []byte(to)}
 	if role != codec.RoleFollow {
-		inv.Read = th.read.Bytes()
+		inv.Read = th.read.Load().Bytes()
+		th.keysMu.Lock()
+		for _, k := range th.oldRead {
+			inv.OldRead = append(inv.OldRead, k.Bytes())
+		}
+		th.keysMu.Unlock()
 	}
+	inv.Creator = []byte(th.creator)
 	if s.net != nil {
 		inv.Inviter = []byte(s.net.self())
 		for _, la := range s.net.ownAnnouncement(th) {
@@ -167,10 +173,25 @@ func (s *Service) Invites(ctx context.Context) ([]ReceivedInvite, error) {
 	return out, nil
 }
 
+// JoinOptions tune a join.
+type JoinOptions struct {
+	// FullReplay skips the snapshot: the whole history is pulled and the
+	// views replay it. By default a reader or writer first fetches the
+	// inviter's latest snapshot (if it has one), starts each log after the
+	// snapshot's cursor and pulls only later events.
+	FullReplay bool
+}
+
 // Join accepts an invite: it records the thread's keys, creates this node's
-// log when the role is write, learns where the logs are, announces itself
-// to the members it can reach, and starts pulling the history.
+// log when the role is write, learns where the logs are, fetches the
+// inviter's latest snapshot (readers and writers), announces itself to the
+// members it can reach, and starts pulling the history after the snapshot.
 func (s *Service) Join(ctx context.Context, text string) (ThreadInfo, error) {
+	return s.JoinWith(ctx, text, JoinOptions{})
+}
+
+// JoinWith is Join with options.
+func (s *Service) JoinWith(ctx context.Context, text string, opts JoinOptions) (ThreadInfo, error) {
 	if s.deps.Identity == nil {
 		return ThreadInfo{}, errors.New("join: this node has no identity key to open invites")
 	}
@@ -194,10 +215,20 @@ func (s *Service) Join(ctx context.Context, text string) (ThreadInfo, error) {
 	th := newThread(tid, now)
 	th.follow = follow
 	if inv.Role != codec.RoleFollow {
-		if th.read, err = codec.KeyFromBytes(inv.Read); err != nil {
+		read, err := codec.KeyFromBytes(inv.Read)
+		if err != nil {
 			return ThreadInfo{}, fmt.Errorf("%w: %v", codec.ErrBadInvite, err)
 		}
+		th.read.Store(read)
 		rec.Read = inv.Read
+		for _, ok := range inv.OldRead {
+			k, err := codec.KeyFromBytes(ok)
+			if err != nil {
+				return ThreadInfo{}, fmt.Errorf("%w: %v", codec.ErrBadInvite, err)
+			}
+			th.oldRead = append(th.oldRead, k)
+			rec.OldRead = append(rec.OldRead, ok)
+		}
 	}
 	b, err := s.deps.Datastore.Batch(ctx)
 	if err != nil {
@@ -206,12 +237,19 @@ func (s *Service) Join(ctx context.Context, text string) (ThreadInfo, error) {
 	if err := putCBOR(ctx, b, threadKey(tid), rec); err != nil {
 		return ThreadInfo{}, err
 	}
+	if tid.Variant() == ipel.VariantAccessControlled {
+		creator := peer.ID(inv.Creator)
+		if !tid.CreatedBy(creator) {
+			return ThreadInfo{}, fmt.Errorf("%w: the thread ID does not name %s as its creator", codec.ErrBadInvite, creator)
+		}
+		th.creator, rec.Creator = creator, inv.Creator
+	}
 	if inv.Role == codec.RoleWrite {
-		sk, logID, err := ipel.NewLogIdentity()
+		sk, logID, identity, err := s.newOwnLog(tid)
 		if err != nil {
 			return ThreadInfo{}, err
 		}
-		th.own = &logState{id: logID, sk: sk}
+		th.own = &logState{id: logID, sk: sk, identity: identity}
 		th.logs[logID] = th.own
 		lr, err := th.own.record()
 		if err != nil {
@@ -257,6 +295,9 @@ func (s *Service) Join(ctx context.Context, text string) (ThreadInfo, error) {
 	s.threads[tid] = th
 	s.mu.Unlock()
 	if s.net != nil {
+		if !opts.FullReplay && th.read.Load() != nil {
+			s.net.joinFromSnapshot(ctx, th, inviters)
+		}
 		s.net.subscribe(th)
 		seen := map[peer.ID]bool{}
 		for _, p := range inviters {
@@ -317,4 +358,24 @@ func (s *Service) Addrs(ctx context.Context, tid ipel.ThreadID) ([]ipel.AddrEntr
 		return nil, nil
 	}
 	return s.net.book.Entries(ctx, tid), nil
+}
+
+// joinFromSnapshot fetches the first snapshot an inviter has. Without one
+// (or on failure) the join falls back to a full replay.
+func (n *network) joinFromSnapshot(ctx context.Context, th *thread, inviters []peer.ID) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	seen := map[peer.ID]bool{}
+	for _, p := range inviters {
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		si, err := n.fetchSnapshot(ctx, th, p)
+		if err == nil {
+			log.Infof("thread %s: joined from snapshot %s of %s (%d events)", th.id, si.Root, p, si.Events)
+			return
+		}
+		log.Debugf("thread %s: snapshot from %s: %s", th.id, p, err)
+	}
 }

@@ -275,6 +275,10 @@ func (n *network) serve(ctx context.Context, from peer.ID, m *codec.Message) (*c
 	case codec.MsgAnnounce:
 		n.receiveAnnounce(ctx, th, from, m.Addrs)
 		return ok, nil
+	case codec.MsgSnapshot:
+		return n.serveSnapshot(ctx, th)
+	case codec.MsgBlocks:
+		return n.serveBlocks(ctx, th, m)
 	default:
 		err := fmt.Errorf("unexpected message type %d", m.Type)
 		n.stats.reject(from, "unexpected message", err)
@@ -418,15 +422,19 @@ func (n *network) servePull(ctx context.Context, th *thread, from peer.ID, m *co
 	}
 	th.mu.Lock()
 	st := th.logs[logID]
-	var head uint64
+	var head, base uint64
 	if st != nil {
-		head = st.seq
+		head, base = st.seq, st.base
 	}
 	th.mu.Unlock()
 	if st == nil {
 		return nil, fmt.Errorf("%w: %s", ErrLogNotFound, logID)
 	}
 	first := max(m.From, 1)
+	if first <= base {
+		// Compacted: the asker starts from the snapshot, then pulls again.
+		return &codec.Message{Type: codec.MsgCompacted, Log: m.Log, From: base + 1}, nil
+	}
 	want := uint64(min(max(m.Max, 1), pullBatch))
 	to := min(head, first+want-1)
 	out := &codec.Message{Type: codec.MsgEvents}
@@ -434,6 +442,11 @@ func (n *network) servePull(ctx context.Context, th *thread, from peer.ID, m *co
 	for seq := first; seq <= to && size < maxBatchBytes; seq++ {
 		ev, body, err := n.s.loadEvent(ctx, th, logID, seq)
 		if err != nil {
+			if th.mu.Lock(); st.base >= seq { // compacted meanwhile
+				th.mu.Unlock()
+				return &codec.Message{Type: codec.MsgCompacted, Log: m.Log, From: st.base + 1}, nil
+			}
+			th.mu.Unlock()
 			return nil, err
 		}
 		out.Events = append(out.Events, ev.RawData())

@@ -431,7 +431,7 @@ func TestHostileInputIsRejected(t *testing.T) {
 	invite(t, a, m, tid, codec.RoleWrite)
 	mth, _ := m.thread(tid)
 	impostor, _, _ := ipel.NewLogIdentity()
-	c, _ := codec.SealContent(mth.read, []byte("forged"), time.Now(), 1024)
+	c, _ := codec.SealContent(mth.read.Load(), []byte("forged"), time.Now(), 1024)
 	forged, _ := codec.Seal(impostor, mth.follow, codec.Position{Thread: tid, Log: th.own.id, Seq: 2, Prev: a.mustHead(t, tid)}, c)
 	for _, evs := range [][][]byte{{forged.Block.RawData()}, {[]byte("garbage")}} {
 		_, err := m.net.request(ctx, a.host.ID(), &codec.Message{Type: codec.MsgPush, Thread: tid.Bytes(), Auth: m.net.auth(mth, a.host.ID()), Events: evs})

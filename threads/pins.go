@@ -89,7 +89,7 @@ func (k *pinKeeper) flush(ctx context.Context) {
 		if deleted || !head.Defined() {
 			continue
 		}
-		if err := k.s.repin(ctx, th, st, head); err != nil {
+		if err := k.s.repin(ctx, th, st); err != nil {
 			log.Warnf("thread %s: log %s: pin head %s: %s", th.id, st.id, head, err)
 			failed[st] = th
 		}

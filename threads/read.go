@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/kubo-threads/kubo-threads/codec"
 	"github.com/kubo-threads/kubo-threads/ipel"
@@ -19,8 +20,15 @@ type Record struct {
 	Clock codec.Clock
 	// Time is the writer's wall clock at append; zero without the read key.
 	Time time.Time
-	// Body is the decrypted payload; nil without the read key.
+	// Body is the decrypted payload; nil without the read key, and nil for
+	// a private event sealed to another peer.
 	Body []byte
+	// To is a private event's recipient; empty for an ordinary event (and
+	// without the read key).
+	To peer.ID
+	// Private is set when the event is sealed to another peer than this
+	// node: it exists, but its Body is not readable here.
+	Private bool
 }
 
 // Query selects events of a thread.
@@ -41,7 +49,7 @@ func (s *Service) Events(ctx context.Context, tid ipel.ThreadID, q Query) ([]Rec
 	if err != nil {
 		return nil, err
 	}
-	if th.read == nil {
+	if th.read.Load() == nil {
 		return nil, fmt.Errorf("read %s: %w", tid, ErrNoReadKey)
 	}
 	th.mu.Lock()
@@ -57,11 +65,13 @@ func (s *Service) Events(ctx context.Context, tid ipel.ThreadID, q Query) ([]Rec
 	}
 	var out []Record
 	for _, st := range logs {
+		// Compacted events are not listed: a log starts after its base.
+		since := max(q.Since, st.base)
 		to := st.seq
-		if q.Limit > 0 && q.Since+uint64(q.Limit) < to {
-			to = q.Since + uint64(q.Limit)
+		if q.Limit > 0 && since+uint64(q.Limit) < to {
+			to = since + uint64(q.Limit)
 		}
-		recs, err := s.readRange(ctx, th, st.id, q.Since+1, to)
+		recs, err := s.readRange(ctx, th, st.id, since+1, to, true)
 		if err != nil {
 			return nil, err
 		}
@@ -81,22 +91,38 @@ func (s *Service) Events(ctx context.Context, tid ipel.ThreadID, q Query) ([]Rec
 	return out, nil
 }
 
-// readRange reads, verifies and decrypts events from..to of a log.
-func (s *Service) readRange(ctx context.Context, th *thread, logID ipel.LogID, from, to uint64) ([]Record, error) {
+// readRange reads and decrypts events from..to of a log, verifying their
+// signatures when verify is set. Events below the log's base are compacted
+// (a *CompactedError).
+func (s *Service) readRange(ctx context.Context, th *thread, logID ipel.LogID, from, to uint64, verify bool) ([]Record, error) {
 	if from > to {
 		return nil, nil
+	}
+	compacted := func() error {
+		th.mu.Lock()
+		defer th.mu.Unlock()
+		if st := th.logs[logID]; st != nil && from <= st.base {
+			return &CompactedError{Log: logID, Base: st.base}
+		}
+		return nil
+	}
+	if err := compacted(); err != nil {
+		return nil, err
 	}
 	out := make([]Record, 0, to-from+1)
 	for seq := from; seq <= to; seq++ {
 		b, err := s.deps.Datastore.Get(ctx, eventKey(th.id, logID, seq))
 		if err != nil {
+			if cerr := compacted(); cerr != nil {
+				return nil, cerr // compacted while reading
+			}
 			return nil, fmt.Errorf("log %s: event %d: index: %w", logID, seq, err)
 		}
 		c, err := cid.Cast(b)
 		if err != nil {
 			return nil, fmt.Errorf("log %s: event %d: index: %w", logID, seq, err)
 		}
-		rec, err := s.readEvent(ctx, th, logID, c)
+		rec, err := s.readEvent(ctx, th, logID, c, verify)
 		if err != nil {
 			return nil, err
 		}
@@ -108,9 +134,9 @@ func (s *Service) readRange(ctx context.Context, th *thread, logID ipel.LogID, f
 	return out, nil
 }
 
-// readEvent loads an event block, verifies it against the log and decrypts
-// what the node's keys allow.
-func (s *Service) readEvent(ctx context.Context, th *thread, logID ipel.LogID, c cid.Cid) (Record, error) {
+// readEvent loads an event block, verifies it against the log (unless
+// verify is false) and decrypts what the node's keys allow.
+func (s *Service) readEvent(ctx context.Context, th *thread, logID ipel.LogID, c cid.Cid, verify bool) (Record, error) {
 	blk, err := s.deps.Blockstore.Get(ctx, c)
 	if err != nil {
 		return Record{}, fmt.Errorf("event %s: %w", c, err)
@@ -124,16 +150,26 @@ func (s *Service) readEvent(ctx context.Context, th *thread, logID ipel.LogID, c
 			return Record{}, fmt.Errorf("event %s: %w", c, err)
 		}
 	}
-	if err := ev.Verify(th.id, logID); err != nil {
-		return Record{}, err
+	if verify {
+		if err := ev.Verify(th.id, logID); err != nil {
+			return Record{}, err
+		}
+	} else if string(ev.Log) != string(logID) || string(ev.Thread) != string(th.id.Bytes()) {
+		return Record{}, fmt.Errorf("event %s: %w", c, codec.ErrWrongLog)
 	}
 	rec := Record{EventRef: EventRef{Thread: th.id, Log: logID, Seq: ev.Seq, Cid: c}, Clock: ev.Clock}
-	if th.read == nil {
+	if th.read.Load() == nil {
 		return rec, nil
 	}
-	h, err := ev.OpenHeader(th.read)
+	h, err := th.openHeader(ev)
 	if err != nil {
 		return Record{}, err
+	}
+	rec.Time = h.WallTime()
+	rec.To = h.Recipient()
+	if h.Private() && !s.isSelf(rec.To) {
+		rec.Private = true
+		return rec, nil
 	}
 	sealed := ev.Body
 	if ev.BodyLink.Defined() {
@@ -143,11 +179,19 @@ func (s *Service) readEvent(ctx context.Context, th *thread, logID ipel.LogID, c
 		}
 		sealed = bb.RawData()
 	}
-	if rec.Body, err = codec.OpenBody(h, sealed); err != nil {
+	if rec.Body, err = codec.OpenBodyAs(h, sealed, s.deps.Identity); err != nil {
 		return Record{}, fmt.Errorf("event %s: body: %w", c, err)
 	}
-	rec.Time = h.WallTime()
 	return rec, nil
+}
+
+// isSelf reports whether id is this node's identity (Deps.Identity).
+func (s *Service) isSelf(id peer.ID) bool {
+	if s.deps.Identity == nil || id == "" {
+		return false
+	}
+	self, err := peer.IDFromPrivateKey(s.deps.Identity)
+	return err == nil && self == id
 }
 
 // Event reads one event of a thread by CID. The event must be the one the
@@ -158,7 +202,7 @@ func (s *Service) Event(ctx context.Context, tid ipel.ThreadID, c cid.Cid) (Reco
 	if err != nil {
 		return Record{}, err
 	}
-	if th.read == nil {
+	if th.read.Load() == nil {
 		return Record{}, fmt.Errorf("read %s: %w", tid, ErrNoReadKey)
 	}
 	if c.Prefix().Codec != codec.EventCodec {
@@ -169,7 +213,7 @@ func (s *Service) Event(ctx context.Context, tid ipel.ThreadID, c cid.Cid) (Reco
 	} else if !has {
 		return Record{}, fmt.Errorf("%w: %s", ErrEventNotFound, c)
 	}
-	rec, err := s.readEvent(ctx, th, "", c)
+	rec, err := s.readEvent(ctx, th, "", c, true)
 	if errors.Is(err, codec.ErrDecrypt) {
 		return Record{}, fmt.Errorf("%w: %s does not open with the thread's keys", ErrEventNotFound, c)
 	}
@@ -204,26 +248,50 @@ func (s *Service) Listen(ctx context.Context, tid ipel.ThreadID, since uint64, f
 }
 
 // Cursor says where a listener starts: after seq Logs[log] in the logs it
-// names, after Since in the others.
+// names, after Since in the others. A log compacted past where the cursor
+// starts is listened to from its base, unless Strict is set: then
+// ListenFrom fails with a *CompactedError (views must then start from the
+// snapshot).
 type Cursor struct {
-	Since uint64
-	Logs  map[ipel.LogID]uint64
+	Since  uint64
+	Logs   map[ipel.LogID]uint64
+	Strict bool
 }
 
 // ListenFrom is Listen with a cursor per log.
 func (s *Service) ListenFrom(ctx context.Context, tid ipel.ThreadID, from Cursor, fn func(Record) error) error {
+	return s.listen(ctx, tid, from, true, 256, func(recs []Record) error {
+		for _, r := range recs {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ListenBatches is ListenFrom for the views: it hands over events in
+// batches of up to batch events of one log, and does not verify their
+// signatures again. Events in the local index were verified when they were
+// stored (Ingest) or signed here (Append), and are content-addressed: the
+// block read is the block verified (its hash is checked by the blockstore's
+// CID and by codec.Open's AEAD under the follow key).
+func (s *Service) ListenBatches(ctx context.Context, tid ipel.ThreadID, from Cursor, batch int, fn func([]Record) error) error {
+	return s.listen(ctx, tid, from, false, max(batch, 1), fn)
+}
+
+func (s *Service) listen(ctx context.Context, tid ipel.ThreadID, from Cursor, verify bool, chunk int, fn func([]Record) error) error {
 	th, err := s.thread(tid)
 	if err != nil {
 		return err
 	}
-	if th.read == nil {
+	if th.read.Load() == nil {
 		return fmt.Errorf("listen %s: %w", tid, ErrNoReadKey)
 	}
 	cursors := make(map[ipel.LogID]uint64, len(from.Logs))
 	for id, seq := range from.Logs {
 		cursors[id] = seq
 	}
-	const chunk = 256
 	for {
 		th.mu.Lock()
 		if th.removed {
@@ -235,8 +303,10 @@ func (s *Service) ListenFrom(ctx context.Context, tid ipel.ThreadID, from Cursor
 		}
 		changed := th.changed
 		heads := make(map[ipel.LogID]uint64, len(th.logs))
+		bases := make(map[ipel.LogID]uint64, len(th.logs))
 		for id, st := range th.logs {
 			heads[id] = st.seq
+			bases[id] = st.base
 		}
 		th.mu.Unlock()
 
@@ -250,16 +320,22 @@ func (s *Service) ListenFrom(ctx context.Context, tid ipel.ThreadID, from Cursor
 			if !ok {
 				cur = from.Since
 			}
+			if cur < bases[id] && !from.Strict {
+				cur = bases[id]
+			}
 			for cur < heads[id] {
-				to := min(heads[id], cur+chunk)
-				recs, err := s.readRange(ctx, th, id, cur+1, to)
+				to := min(heads[id], cur+uint64(chunk))
+				recs, err := s.readRange(ctx, th, id, cur+1, to, verify)
+				var cerr *CompactedError
+				if errors.As(err, &cerr) && !from.Strict {
+					cur = max(cur, cerr.Base)
+					continue
+				}
 				if err != nil {
 					return err
 				}
-				for _, r := range recs {
-					if err := fn(r); err != nil {
-						return err
-					}
+				if err := fn(recs); err != nil {
+					return err
 				}
 				cur = to
 			}

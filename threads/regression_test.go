@@ -143,7 +143,7 @@ func TestRegressionFollowerWritesAndPoisonsReads(t *testing.T) {
 	}
 	invite(t, a, f, tid, codec.RoleFollow)
 	fth, _ := f.thread(tid)
-	if fth.read != nil {
+	if fth.read.Load() != nil {
 		t.Fatal("follower holds the read key")
 	}
 	sk, logID, _ := ipel.NewLogIdentity()
@@ -229,7 +229,7 @@ func TestRegressionPushOfBatchWithLargeBodiesExceedsLimit(t *testing.T) {
 	var item pushItem
 	item.th = th
 	for i := 0; i < 6; i++ {
-		c, err := codec.SealContent(th.read, make([]byte, 1500<<10), time.Now(), 32<<10)
+		c, err := codec.SealContent(th.read.Load(), make([]byte, 1500<<10), time.Now(), 32<<10)
 		if err != nil {
 			t.Fatal(err)
 		}

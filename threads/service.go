@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bstore "github.com/ipfs/boxo/blockstore"
@@ -18,6 +19,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kubo-threads/kubo-threads/codec"
@@ -123,7 +125,10 @@ type thread struct {
 	id      ipel.ThreadID
 	created time.Time
 	follow  *codec.Key
-	read    *codec.Key // nil on followers
+	read    atomic.Pointer[codec.Key] // the current read key; nil on followers
+	creator peer.ID                   // access-controlled threads: the ACL's first admin
+	keysMu  sync.Mutex
+	oldRead []*codec.Key // earlier read keys, oldest first (under keysMu)
 
 	mu      sync.Mutex
 	logs    map[ipel.LogID]*logState
@@ -151,11 +156,22 @@ func newThread(tid ipel.ThreadID, created time.Time) *thread {
 
 // logState is a log's identity and head.
 type logState struct {
-	id     ipel.LogID
-	sk     crypto.PrivKey // only for the log this node writes
-	head   cid.Cid
-	seq    uint64
-	pinned cid.Cid
+	id ipel.LogID
+	sk crypto.PrivKey // only for the log this node writes
+	// identity: sk is the node's identity (access-controlled threads).
+	identity bool
+	head     cid.Cid
+	seq      uint64
+	pinned   cid.Cid // root of the retention DAG as last pinned
+
+	// base is the last compacted seq: events base+1..seq are held; baseCid
+	// is the event at base (the prev of event base+1).
+	base    uint64
+	baseCid cid.Cid
+	// compacted counts what compactions dropped (events, block bytes).
+	compactedEvents, compactedBytes uint64
+
+	ret *retention // the retention DAG in memory; nil until built
 }
 
 // New opens the engine on its stores and loads every thread.
@@ -236,8 +252,17 @@ func (s *Service) openThread(ctx context.Context, rec *threadRecord) (*thread, e
 		return nil, fmt.Errorf("thread %s: follow key: %w", tid, err)
 	}
 	if rec.Read != nil {
-		if th.read, err = codec.KeyFromBytes(rec.Read); err != nil {
+		read, err := codec.KeyFromBytes(rec.Read)
+		if err != nil {
 			return nil, fmt.Errorf("thread %s: read key: %w", tid, err)
+		}
+		th.read.Store(read)
+		for _, b := range rec.OldRead {
+			k, err := codec.KeyFromBytes(b)
+			if err != nil {
+				return nil, fmt.Errorf("thread %s: earlier read key: %w", tid, err)
+			}
+			th.oldRead = append(th.oldRead, k)
 		}
 	}
 	res, err := s.deps.Datastore.Query(ctx, dsq.Query{Prefix: "/lg/" + tid.String() + "/"})
@@ -257,17 +282,27 @@ func (s *Service) openThread(ctx context.Context, rec *threadRecord) (*thread, e
 		if err != nil {
 			return nil, fmt.Errorf("thread %s: %w", tid, err)
 		}
+		if lr.Identity {
+			sk, id, err := s.identityLog()
+			if err != nil || id != st.id {
+				return nil, fmt.Errorf("thread %s: log %s is keyed by a node identity this node no longer has", tid, st.id)
+			}
+			st.sk, st.identity = sk, true
+		}
 		th.logs[st.id] = st
 		if st.sk != nil {
 			th.own = st
 		}
-		// A crash between the head commit and the pin update leaves the pin
-		// behind the head: move it now.
-		if st.head.Defined() && !st.pinned.Equals(st.head) {
-			if err := s.repin(ctx, th, st, st.head); err != nil {
+		// A crash between the head commit and the pin update leaves the
+		// retention DAG behind the head: bring it up to date from the index.
+		if st.head.Defined() {
+			before := st.pinned
+			if err := s.repin(ctx, th, st); err != nil {
 				log.Warnf("thread %s: log %s: re-pin head: %s", tid, st.id, err)
-			} else if err := s.saveLog(ctx, th.id, st); err != nil {
-				return nil, err
+			} else if !before.Equals(st.pinned) {
+				if err := s.saveLog(ctx, th.id, st); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
@@ -328,7 +363,13 @@ type ThreadInfo struct {
 	HasReadKey   bool
 	// OwnLog is the log this node writes, if any.
 	OwnLog ipel.LogID
-	Logs   []LogInfo
+	// Creator is an access-controlled thread's creator, the ACL's first
+	// admin.
+	Creator peer.ID
+	// ReadKeys is how many read keys this node holds: one, plus one for
+	// each rotation it took part in.
+	ReadKeys int
+	Logs     []LogInfo
 }
 
 // LogInfo describes one log of a thread.
@@ -337,12 +378,29 @@ type LogInfo struct {
 	Head cid.Cid
 	Seq  uint64
 	Own  bool
+	// Base is the last compacted seq (0: nothing compacted); the log holds
+	// events Base+1..Seq. CompactedEvents and CompactedBytes count what
+	// compactions dropped.
+	Base            uint64
+	CompactedEvents uint64
+	CompactedBytes  uint64
 }
 
 // CreateThread makes a new thread of the given variant with fresh follow and
 // read keys and a log for this node.
 func (s *Service) CreateThread(ctx context.Context, variant ipel.Variant) (ThreadInfo, error) {
-	tid, err := ipel.NewThreadID(variant)
+	var tid ipel.ThreadID
+	var creator peer.ID
+	var err error
+	if variant == ipel.VariantAccessControlled {
+		creator = s.Self()
+		if _, _, err := s.identityLog(); err != nil {
+			return ThreadInfo{}, fmt.Errorf("create thread: %w", err)
+		}
+		tid, err = ipel.NewACLThreadID(creator)
+	} else {
+		tid, err = ipel.NewThreadID(variant)
+	}
 	if err != nil {
 		return ThreadInfo{}, err
 	}
@@ -354,13 +412,13 @@ func (s *Service) CreateThread(ctx context.Context, variant ipel.Variant) (Threa
 	if err != nil {
 		return ThreadInfo{}, err
 	}
-	sk, logID, err := ipel.NewLogIdentity()
+	sk, logID, identity, err := s.newOwnLog(tid)
 	if err != nil {
 		return ThreadInfo{}, err
 	}
 	now := s.deps.Now()
-	rec := &threadRecord{ID: tid.Bytes(), Created: now.UnixNano(), Follow: follow.Bytes(), Read: read.Bytes()}
-	own := &logState{id: logID, sk: sk}
+	rec := &threadRecord{ID: tid.Bytes(), Created: now.UnixNano(), Follow: follow.Bytes(), Read: read.Bytes(), Creator: []byte(creator)}
+	own := &logState{id: logID, sk: sk, identity: identity}
 	lr, err := own.record()
 	if err != nil {
 		return ThreadInfo{}, err
@@ -379,7 +437,8 @@ func (s *Service) CreateThread(ctx context.Context, variant ipel.Variant) (Threa
 		return ThreadInfo{}, fmt.Errorf("create thread %s: %w", tid, err)
 	}
 	th := newThread(tid, now)
-	th.follow, th.read, th.own = follow, read, own
+	th.follow, th.own, th.creator = follow, own, creator
+	th.read.Store(read)
 	th.logs[logID] = own
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -413,12 +472,18 @@ func (s *Service) commit(ctx context.Context, b ds.Batch) error {
 func (th *thread) info() ThreadInfo {
 	th.mu.Lock()
 	defer th.mu.Unlock()
-	ti := ThreadInfo{ID: th.id, Variant: th.id.Variant(), Created: th.created, HasFollowKey: th.follow != nil, HasReadKey: th.read != nil}
+	ti := ThreadInfo{ID: th.id, Variant: th.id.Variant(), Created: th.created, HasFollowKey: th.follow != nil, HasReadKey: th.read.Load() != nil, Creator: th.creator}
+	if ti.HasReadKey {
+		th.keysMu.Lock()
+		ti.ReadKeys = 1 + len(th.oldRead)
+		th.keysMu.Unlock()
+	}
 	if th.own != nil {
 		ti.OwnLog = th.own.id
 	}
 	for _, st := range th.logs {
-		ti.Logs = append(ti.Logs, LogInfo{ID: st.id, Head: st.head, Seq: st.seq, Own: st == th.own})
+		ti.Logs = append(ti.Logs, LogInfo{ID: st.id, Head: st.head, Seq: st.seq, Own: st == th.own,
+			Base: st.base, CompactedEvents: st.compactedEvents, CompactedBytes: st.compactedBytes})
 	}
 	sort.Slice(ti.Logs, func(i, j int) bool { return ti.Logs[i].ID < ti.Logs[j].ID })
 	return ti
@@ -516,6 +581,16 @@ func (s *Service) RemoveThread(ctx context.Context, tid ipel.ThreadID) error {
 			}
 		}
 	}
+	if rec, err := s.snapshotRecord(ctx, tid); err == nil {
+		if root, err := cid.Cast(rec.Root); err == nil {
+			if err := s.deps.Pinner.Unpin(ctx, root, true); err != nil && !errors.Is(err, pin.ErrNotPinned) {
+				return fmt.Errorf("remove thread %s: unpin snapshot: %w", tid, err)
+			}
+		}
+		if err := s.deps.Datastore.Delete(ctx, snapshotRecordKey(tid)); err != nil {
+			return fmt.Errorf("remove thread %s: %w", tid, err)
+		}
+	}
 	for _, p := range threadPrefixes(tid) {
 		if err := deletePrefix(ctx, s.deps.Datastore, p); err != nil {
 			return fmt.Errorf("remove thread %s: %w", tid, err)
@@ -529,26 +604,30 @@ func pinName(tid ipel.ThreadID, log ipel.LogID) string {
 	return "threads/" + tid.String() + "/" + log.String()
 }
 
-// repin moves a log's pin to head: it pins the new head recursively
-// (without fetching: the blocks are local) and unpins the old one. It does
-// not use the pinner's Update, which walks both chains to their start and so
-// costs as much as the whole log. It does not write the log record: the next
-// commit records the new pin, and until then a restart finds the pin one
-// step behind and moves it again, which is harmless.
-func (s *Service) repin(ctx context.Context, th *thread, st *logState, head cid.Cid) error {
+// repin brings a log's retention DAG up to its head and moves the log's pin
+// to the DAG's new root: it pins the new root recursively (without
+// fetching: the blocks are local) and unpins the old one. It does not use
+// the pinner's Update, which walks both DAGs. It does not write the log
+// record: the next commit records the new pin, and until then a restart
+// finds the pin behind and moves it again, which is harmless.
+func (s *Service) repin(ctx context.Context, th *thread, st *logState) error {
 	th.mu.Lock()
 	old := st.pinned
 	th.mu.Unlock()
-	if old.Equals(head) {
+	root, err := s.updateRetention(ctx, th, st)
+	if err != nil {
+		return err
+	}
+	if old.Equals(root) {
 		return nil
 	}
-	_, pinned, err := s.deps.Pinner.IsPinnedWithType(ctx, head, pin.Recursive)
+	_, pinned, err := s.deps.Pinner.IsPinnedWithType(ctx, root, pin.Recursive)
 	if err != nil {
-		return fmt.Errorf("pin %s: %w", head, err)
+		return fmt.Errorf("pin %s: %w", root, err)
 	}
 	if !pinned {
-		if err := s.deps.Pinner.PinWithMode(ctx, head, pin.Recursive, pinName(th.id, st.id)); err != nil {
-			return fmt.Errorf("pin %s: %w", head, err)
+		if err := s.deps.Pinner.PinWithMode(ctx, root, pin.Recursive, pinName(th.id, st.id)); err != nil {
+			return fmt.Errorf("pin %s: %w", root, err)
 		}
 	}
 	if old.Defined() {
@@ -557,7 +636,7 @@ func (s *Service) repin(ctx context.Context, th *thread, st *logState, head cid.
 		}
 	}
 	th.mu.Lock()
-	st.pinned = head
+	st.pinned = root
 	th.mu.Unlock()
 	return nil
 }

@@ -22,15 +22,28 @@ type threadRecord struct {
 	Created int64  `cbor:"created"`
 	Follow  []byte `cbor:"follow"`
 	Read    []byte `cbor:"read,omitempty"` // absent on followers
+	// OldRead are the read keys before the current one, oldest first.
+	OldRead [][]byte `cbor:"oldread,omitempty"`
+	// Creator is an access-controlled thread's creator.
+	Creator []byte `cbor:"creator,omitempty"`
 }
 
 // logRecord is a log's identity and head.
 type logRecord struct {
 	ID      []byte `cbor:"id"`
 	PrivKey []byte `cbor:"sk,omitempty"` // only for logs this node writes
-	Head    []byte `cbor:"head,omitempty"`
-	Seq     uint64 `cbor:"seq"`
-	Pinned  []byte `cbor:"pinned,omitempty"` // head as last pinned
+	// Identity marks a log keyed by the node's identity (access-controlled
+	// threads): its private key is the node's, not stored here.
+	Identity bool   `cbor:"idk,omitempty"`
+	Head     []byte `cbor:"head,omitempty"`
+	Seq      uint64 `cbor:"seq"`
+	Pinned   []byte `cbor:"pinned,omitempty"` // retention root as last pinned
+	// Compaction: the log holds events Base+1..Seq; BaseCid is the event at
+	// Base; CEvents and CBytes count what was dropped.
+	Base    uint64 `cbor:"base,omitempty"`
+	BaseCid []byte `cbor:"bcid,omitempty"`
+	CEvents uint64 `cbor:"ce,omitempty"`
+	CBytes  uint64 `cbor:"cb,omitempty"`
 }
 
 func threadKey(tid ipel.ThreadID) ds.Key {
@@ -47,6 +60,10 @@ func eventKey(tid ipel.ThreadID, log ipel.LogID, seq uint64) ds.Key {
 
 func evidenceKey(tid ipel.ThreadID, log ipel.LogID, seq uint64, c cid.Cid) ds.Key {
 	return ds.KeyWithNamespaces([]string{"eq", tid.String(), log.String(), seqString(seq), c.String()})
+}
+
+func snapshotRecordKey(tid ipel.ThreadID) ds.Key {
+	return ds.KeyWithNamespaces([]string{"sn", tid.String()})
 }
 
 func inviteKey(tid ipel.ThreadID, from peer.ID) ds.Key {
@@ -97,7 +114,12 @@ func (r *logRecord) toState() (*logState, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &logState{id: id, seq: r.Seq}
+	st := &logState{id: id, seq: r.Seq, base: r.Base, compactedEvents: r.CEvents, compactedBytes: r.CBytes}
+	if len(r.BaseCid) > 0 {
+		if st.baseCid, err = cid.Cast(r.BaseCid); err != nil {
+			return nil, fmt.Errorf("log %s: base: %w", id, err)
+		}
+	}
 	if len(r.PrivKey) > 0 {
 		if st.sk, err = crypto.UnmarshalPrivateKey(r.PrivKey); err != nil {
 			return nil, fmt.Errorf("log %s: private key: %w", id, err)
@@ -117,8 +139,13 @@ func (r *logRecord) toState() (*logState, error) {
 }
 
 func (st *logState) record() (*logRecord, error) {
-	r := &logRecord{ID: []byte(st.id), Seq: st.seq}
-	if st.sk != nil {
+	r := &logRecord{ID: []byte(st.id), Seq: st.seq, Base: st.base, CEvents: st.compactedEvents, CBytes: st.compactedBytes}
+	if st.baseCid.Defined() {
+		r.BaseCid = st.baseCid.Bytes()
+	}
+	if st.identity {
+		r.Identity = true
+	} else if st.sk != nil {
 		b, err := crypto.MarshalPrivateKey(st.sk)
 		if err != nil {
 			return nil, fmt.Errorf("log %s: private key: %w", st.id, err)

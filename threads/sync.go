@@ -122,6 +122,23 @@ func (n *network) pullLog(ctx context.Context, th *thread, p peer.ID, logID ipel
 		if err != nil {
 			return err
 		}
+		if resp.Type == codec.MsgCompacted {
+			// The peer compacted what this node lacks: fast-forward from
+			// its snapshot, then pull what follows.
+			if th.read.Load() == nil {
+				return fmt.Errorf("pull %s from %s: compacted up to %d, and a follower cannot start from a snapshot", logID, p, resp.From-1)
+			}
+			if _, err := n.fetchSnapshot(ctx, th, p); err != nil {
+				return fmt.Errorf("pull %s from %s: compacted up to %d; fast-forward from its snapshot: %w", logID, p, resp.From-1, err)
+			}
+			th.mu.Lock()
+			now := th.logs[logID].seq
+			th.mu.Unlock()
+			if now+1 < resp.From {
+				return fmt.Errorf("pull %s from %s: compacted up to %d, and its snapshot stops at %d", logID, p, resp.From-1, now)
+			}
+			continue
+		}
 		if resp.Type != codec.MsgEvents || len(resp.Events) == 0 {
 			return fmt.Errorf("pull %s from %s: no events", logID, p)
 		}

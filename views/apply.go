@@ -5,8 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 
 	ds "github.com/ipfs/go-datastore"
+	dsq "github.com/ipfs/go-datastore/query"
 
 	"github.com/kubo-threads/kubo-threads/codec"
 	"github.com/kubo-threads/kubo-threads/ipel"
@@ -29,41 +31,98 @@ func kvPrefix(tid ipel.ThreadID) string { return threadPrefix(tid) + "/kv" }
 // overlay reads through pending writes of a batch.
 type overlay struct {
 	r       ds.Read
-	pending map[ds.Key][]byte
+	pending map[ds.Key][]byte // nil: deleted
 }
+
+func newOverlay(r ds.Read) *overlay { return &overlay{r: r, pending: map[ds.Key][]byte{}} }
 
 func (o *overlay) get(ctx context.Context, k ds.Key) ([]byte, error) {
 	if v, ok := o.pending[k]; ok {
+		if v == nil {
+			return nil, ds.ErrNotFound
+		}
 		return v, nil
 	}
 	return o.r.Get(ctx, k)
 }
 
-func (o *overlay) put(w ds.Write, ctx context.Context, k ds.Key, v []byte) error {
+func (o *overlay) put(ctx context.Context, w ds.Write, k ds.Key, v []byte) error {
+	if v == nil {
+		v = []byte{}
+	}
 	o.pending[k] = v
 	return w.Put(ctx, k, v)
 }
 
-// change is one effect of an event on a view, for change streams.
-type change struct {
-	Key     string
-	Entry   KVEntry
-	Version Version
+func (o *overlay) del(ctx context.Context, w ds.Write, k ds.Key) error {
+	o.pending[k] = nil
+	return w.Delete(ctx, k)
+}
+
+// scan lists the entries under a key prefix, in key order.
+func (o *overlay) scan(ctx context.Context, prefix string) ([]dsq.Entry, error) {
+	res, err := o.r.Query(ctx, dsq.Query{Prefix: prefix})
+	if err != nil {
+		return nil, err
+	}
+	found := map[string][]byte{}
+	for e := range res.Next() {
+		if e.Error != nil {
+			res.Close()
+			return nil, e.Error
+		}
+		found[e.Key] = e.Value
+	}
+	under := prefix + "/"
+	for k, v := range o.pending {
+		if ks := k.String(); strings.HasPrefix(ks, under) {
+			if v == nil {
+				delete(found, ks)
+			} else {
+				found[ks] = v
+			}
+		}
+	}
+	out := make([]dsq.Entry, 0, len(found))
+	for _, k := range sortedKeys(found) {
+		out = append(out, dsq.Entry{Key: k, Value: found[k]})
+	}
+	return out, nil
+}
+
+// applyEnv is what applying events needs beside the events and the state.
+type applyEnv struct {
+	schemas *schemaCache // caches compiled schemas
+	// acl, in an access-controlled thread, decides which operations count;
+	// nil in a raw thread.
+	acl *ACL
+	// added collects the ACL operations applied (access-controlled threads).
+	added []aclRecord
 }
 
 // applyRecord folds one event into the views: it reads current state from r
 // (through writes already made to w in this batch), writes new state and the
-// log's cursor to w, and returns what changed. It is the only place events
-// meet state; it depends on nothing but its arguments.
-func applyRecord(ctx context.Context, r ds.Read, w ds.Write, rec threads.Record) ([]change, error) {
-	ov := &overlay{r: r, pending: map[ds.Key][]byte{}}
-	return applyRecordOverlay(ctx, ov, w, rec)
+// log's cursor to w, and returns the visible document changes. It is the
+// only place events meet state; it depends on nothing but its arguments.
+func applyRecord(ctx context.Context, r ds.Read, w ds.Write, env *applyEnv, rec threads.Record) ([]DocChange, error) {
+	return applyRecordOverlay(ctx, newOverlay(r), w, env, rec)
 }
 
-func applyRecordOverlay(ctx context.Context, ov *overlay, w ds.Write, rec threads.Record) ([]change, error) {
-	var changes []change
-	if ops, ok := DecodeOps(rec.Body); ok {
+func applyRecordOverlay(ctx context.Context, ov *overlay, w ds.Write, env *applyEnv, rec threads.Record) ([]DocChange, error) {
+	dr := &docReducer{schemas: env.schemas, tid: rec.Thread, ov: ov, w: w}
+	// Private events (rec.To set) are never view operations, not even for
+	// their recipient: every replica must compute the same views.
+	if ops, ok := DecodeOps(rec.Body); ok && rec.To == "" {
+		if env.acl != nil {
+			var err error
+			if ops, err = env.enforce(ctx, ov, w, rec, ops, dr); err != nil {
+				return nil, err
+			}
+		}
 		for i, op := range ops.KV {
+			if op.Key == "" {
+				continue // refused by the ACL
+			}
 			key := ds.NewKey(op.Key)
 			k := kvKey(rec.Thread, key)
 			var cur *KVEntry
@@ -88,16 +147,24 @@ func applyRecordOverlay(ctx context.Context, ov *overlay, w ds.Write, rec thread
 			if err != nil {
 				return nil, err
 			}
-			if err := ov.put(w, ctx, k, nb); err != nil {
+			if err := ov.put(ctx, w, k, nb); err != nil {
 				return nil, err
 			}
-			changes = append(changes, change{Key: key.String(), Entry: next, Version: v})
+		}
+		for i, op := range ops.Docs {
+			if op.Kind == 0 {
+				continue // refused by the ACL
+			}
+			v := Version{Clock: rec.Clock, Log: []byte(rec.Log), Seq: rec.Seq, Index: len(ops.KV) + i}
+			if err := dr.apply(ctx, op, v); err != nil {
+				return nil, fmt.Errorf("documents: %w", err)
+			}
 		}
 	}
 	var seq [8]byte
 	binary.BigEndian.PutUint64(seq[:], rec.Seq)
-	if err := ov.put(w, ctx, cursorKey(rec.Thread, rec.Log), seq[:]); err != nil {
+	if err := ov.put(ctx, w, cursorKey(rec.Thread, rec.Log), seq[:]); err != nil {
 		return nil, err
 	}
-	return changes, nil
+	return dr.changes, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
@@ -22,9 +23,17 @@ var log = logging.Logger("threads/views")
 // Manager keeps the views of every thread it is asked to up to date, one
 // runner per thread following the thread's events.
 type Manager struct {
-	s     *threads.Service
-	store ds.Batching
-	apply prometheus.Histogram
+	s       *threads.Service
+	store   ds.Batching
+	apply   prometheus.Histogram
+	schemas *schemaCache
+
+	// SnapshotInterval: the runner takes a snapshot whenever the events
+	// applied (the sum of the cursor's seqs) reach a multiple of it; 0: off.
+	// Set it before the first Ensure.
+	SnapshotInterval uint64
+	// AutoCompact compacts the logs after every automatic snapshot.
+	AutoCompact bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -40,6 +49,19 @@ type runner struct {
 	tid    ipel.ThreadID
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	feed *feedWriter
+
+	// Access-controlled threads: the ACL's operations and their resolution
+	// (under applyMu), and the read-key rotations already taken up.
+	acl       *ACL
+	aclRecs   []aclRecord
+	creator   string
+	installed map[string]bool
+
+	// applyMu is held while a batch is applied and while a snapshot is
+	// taken or loaded, so a snapshot sees state and cursors together.
+	applyMu sync.Mutex
 
 	mu      sync.Mutex
 	applied map[ipel.LogID]uint64
@@ -66,7 +88,7 @@ func NewManager(s *threads.Service, store ds.Batching, reg prometheus.Registerer
 			}
 		}
 	}
-	return &Manager{s: s, store: store, apply: h, ctx: ctx, cancel: cancel,
+	return &Manager{s: s, store: store, apply: h, schemas: newSchemaCache(), ctx: ctx, cancel: cancel,
 		runners: map[ipel.ThreadID]*runner{}, rebuilding: map[ipel.ThreadID]chan struct{}{}}
 }
 
@@ -109,7 +131,7 @@ func (m *Manager) Ensure(tid ipel.ThreadID) error {
 	if m.ctx.Err() != nil {
 		return threads.ErrClosed
 	}
-	r, err := m.startRunner(tid)
+	r, err := m.startRunner(tid, nil)
 	if err != nil {
 		return err
 	}
@@ -153,13 +175,24 @@ func (m *Manager) loadCursors(tid ipel.ThreadID) (map[ipel.LogID]uint64, error) 
 	return out, nil
 }
 
-func (m *Manager) startRunner(tid ipel.ThreadID) (*runner, error) {
+// startRunner starts applying a thread's events after its cursors; the
+// changes of events up to quiet (events a rebuild applies again) are not
+// fed to change streams again.
+func (m *Manager) startRunner(tid ipel.ThreadID, quiet map[ipel.LogID]uint64) (*runner, error) {
 	cursors, err := m.loadCursors(tid)
 	if err != nil {
 		return nil, fmt.Errorf("views of %s: %w", tid, err)
 	}
+	feed, err := m.openFeed(m.ctx, tid, quiet)
+	if err != nil {
+		return nil, fmt.Errorf("views of %s: %w", tid, err)
+	}
 	ctx, cancel := context.WithCancel(m.ctx)
-	r := &runner{tid: tid, cancel: cancel, done: make(chan struct{}), applied: cursors, moved: make(chan struct{})}
+	r := &runner{tid: tid, cancel: cancel, done: make(chan struct{}), applied: cursors, moved: make(chan struct{}), feed: feed}
+	if err := m.loadRunnerACL(m.ctx, r); err != nil {
+		cancel()
+		return nil, fmt.Errorf("views of %s: %w", tid, err)
+	}
 	for id, seq := range cursors {
 		r.applied[id] = seq
 	}
@@ -167,9 +200,7 @@ func (m *Manager) startRunner(tid ipel.ThreadID) (*runner, error) {
 	go func() {
 		defer m.wg.Done()
 		defer close(r.done)
-		err := m.s.ListenFrom(ctx, tid, threads.Cursor{Logs: copyCursors(cursors)}, func(rec threads.Record) error {
-			return m.applyEvent(ctx, r, rec)
-		})
+		err := m.run(ctx, r, cursors)
 		r.mu.Lock()
 		r.err = err
 		close(r.moved)
@@ -182,6 +213,33 @@ func (m *Manager) startRunner(tid ipel.ThreadID) (*runner, error) {
 	return r, nil
 }
 
+// run applies the thread's events from the cursors on. When a log is
+// compacted past its cursor, the views start over from the snapshot.
+func (m *Manager) run(ctx context.Context, r *runner, cursors map[ipel.LogID]uint64) error {
+	loaded := false
+	for {
+		err := m.s.ListenBatches(ctx, r.tid, threads.Cursor{Logs: copyCursors(cursors), Strict: true}, applyBatch, func(recs []threads.Record) error {
+			return m.applyBatch(ctx, r, recs)
+		})
+		if errors.Is(err, errACLChanged) {
+			// The ACL now judges events already applied differently:
+			// apply everything again under it.
+			if cursors, err = m.replay(ctx, r); err != nil {
+				return err
+			}
+			loaded = false
+			continue
+		}
+		if !errors.Is(err, threads.ErrCompacted) || loaded {
+			return err
+		}
+		loaded = true
+		if cursors, err = m.loadSnapshot(ctx, r); err != nil {
+			return err
+		}
+	}
+}
+
 func copyCursors(c map[ipel.LogID]uint64) map[ipel.LogID]uint64 {
 	out := make(map[ipel.LogID]uint64, len(c))
 	for k, v := range c {
@@ -190,24 +248,83 @@ func copyCursors(c map[ipel.LogID]uint64) map[ipel.LogID]uint64 {
 	return out
 }
 
-// applyEvent folds one event into the views, state and cursor in one batch.
-func (m *Manager) applyEvent(ctx context.Context, r *runner, rec threads.Record) error {
-	defer prometheus.NewTimer(m.apply).ObserveDuration()
+// applyBatch is how many events the runner applies in one datastore batch.
+const applyBatch = 512
+
+// applyBatch folds events into the views, state and cursors in one batch
+// (a crash never splits them). When the events applied reach a multiple of
+// SnapshotInterval, the batch is cut there and a snapshot is taken, so that
+// every replica snapshots at the same count.
+func (m *Manager) applyBatch(ctx context.Context, r *runner, recs []threads.Record) error {
+	for len(recs) > 0 {
+		n := len(recs)
+		snap := false
+		if iv := m.SnapshotInterval; iv > 0 {
+			r.mu.Lock()
+			var sum uint64
+			for _, s := range r.applied {
+				sum += s
+			}
+			r.mu.Unlock()
+			// Events of one log in a batch are contiguous: each adds one.
+			if next := (sum/iv + 1) * iv; next-sum <= uint64(n) {
+				n, snap = int(next-sum), true
+			}
+		}
+		if err := m.commitBatch(ctx, r, recs[:n]); err != nil {
+			return err
+		}
+		if snap {
+			if err := m.autoSnapshot(ctx, r); err != nil {
+				log.Warnf("views of %s: snapshot: %s", r.tid, err)
+			}
+		}
+		recs = recs[n:]
+	}
+	return nil
+}
+
+func (m *Manager) commitBatch(ctx context.Context, r *runner, recs []threads.Record) error {
+	start := time.Now()
+	r.applyMu.Lock()
+	defer r.applyMu.Unlock()
 	b, err := m.store.Batch(ctx)
 	if err != nil {
 		return err
 	}
-	if _, err := applyRecord(ctx, m.store, b, rec); err != nil {
-		return fmt.Errorf("apply %s: %w", rec.Cid, err)
+	ov := newOverlay(m.store)
+	saved := r.feed.last
+	env := &applyEnv{schemas: m.schemas, acl: r.acl}
+	for _, rec := range recs {
+		changes, err := applyRecordOverlay(ctx, ov, b, env, rec)
+		if err != nil {
+			r.feed.last = saved
+			return fmt.Errorf("apply %s: %w", rec.Cid, err)
+		}
+		if err := r.feed.write(ctx, b, rec, changes); err != nil {
+			r.feed.last = saved
+			return fmt.Errorf("apply %s: %w", rec.Cid, err)
+		}
 	}
 	if err := b.Commit(ctx); err != nil {
-		return fmt.Errorf("apply %s: %w", rec.Cid, err)
+		r.feed.last, r.feed.pending = saved, 0
+		return fmt.Errorf("apply %d events: %w", len(recs), err)
+	}
+	per := time.Since(start).Seconds() / float64(len(recs))
+	for range recs {
+		m.apply.Observe(per)
 	}
 	r.mu.Lock()
-	r.applied[rec.Log] = rec.Seq
+	for _, rec := range recs {
+		r.applied[rec.Log] = rec.Seq
+	}
+	applied := copyCursors(r.applied)
 	close(r.moved)
 	r.moved = make(chan struct{})
 	r.mu.Unlock()
+	if len(env.added) > 0 {
+		return m.aclChanged(ctx, r, env.added, applied)
+	}
 	return nil
 }
 
@@ -283,12 +400,16 @@ func (m *Manager) Rebuild(ctx context.Context, tid ipel.ThreadID) error {
 			r.cancel()
 			<-r.done
 		}
-		if err := m.Drop(ctx, tid); err != nil {
+		quiet, err := m.loadCursors(tid)
+		if err != nil {
+			return err
+		}
+		if err := m.dropPrefix(ctx, threadPrefix(tid)); err != nil {
 			return err
 		}
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		nr, err := m.startRunner(tid)
+		nr, err := m.startRunner(tid, quiet)
 		if err != nil {
 			return err
 		}
@@ -305,10 +426,18 @@ func (m *Manager) Rebuild(ctx context.Context, tid ipel.ThreadID) error {
 	return m.CatchUp(ctx, tid)
 }
 
-// Drop deletes a thread's views (after the thread is removed, or before a
-// rebuild).
+// Drop deletes a thread's views and change feed, after the thread is
+// removed.
 func (m *Manager) Drop(ctx context.Context, tid ipel.ThreadID) error {
-	prefix := threadPrefix(tid) + "/"
+	if err := m.dropPrefix(ctx, threadPrefix(tid)); err != nil {
+		return err
+	}
+	return m.dropPrefix(ctx, feedPrefix(tid))
+}
+
+// dropPrefix deletes every entry under a prefix, in one batch.
+func (m *Manager) dropPrefix(ctx context.Context, prefix string) error {
+	prefix += "/"
 	res, err := m.store.Query(ctx, dsq.Query{Prefix: prefix, KeysOnly: true})
 	if err != nil {
 		return err
@@ -336,6 +465,9 @@ func (m *Manager) Drop(ctx context.Context, tid ipel.ThreadID) error {
 // views include it.
 func (m *Manager) Write(ctx context.Context, tid ipel.ThreadID, ops Ops) (threads.EventRef, error) {
 	if err := m.Ensure(tid); err != nil {
+		return threads.EventRef{}, err
+	}
+	if err := m.checkOps(tid, ops); err != nil {
 		return threads.EventRef{}, err
 	}
 	body, err := EncodeOps(ops)

@@ -13,8 +13,10 @@ const opsMagic = "kubo-threads/views/1"
 
 // Ops is the body of an event that changes views.
 type Ops struct {
-	Magic string `cbor:"m"`
-	KV    []KVOp `cbor:"kv,omitempty"`
+	Magic string  `cbor:"m"`
+	KV    []KVOp  `cbor:"kv,omitempty"`
+	Docs  []DocOp `cbor:"dc,omitempty"`
+	ACL   []ACLOp `cbor:"acl,omitempty"`
 }
 
 // KVOp sets or deletes one key.
@@ -29,7 +31,7 @@ var ErrNoOps = errors.New("no view operations")
 
 // EncodeOps encodes operations as an event body.
 func EncodeOps(ops Ops) ([]byte, error) {
-	if len(ops.KV) == 0 {
+	if len(ops.KV) == 0 && len(ops.Docs) == 0 && len(ops.ACL) == 0 {
 		return nil, ErrNoOps
 	}
 	ops.Magic = opsMagic

@@ -23,6 +23,7 @@ import (
 	dssync "github.com/ipfs/go-datastore/sync"
 	dstest "github.com/ipfs/go-datastore/test"
 	"github.com/ipld/go-ipld-prime/multicodec"
+	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/kubo-threads/kubo-threads/codec"
 	"github.com/kubo-threads/kubo-threads/ipel"
@@ -38,7 +39,10 @@ type node struct {
 }
 
 // newNode runs an engine and a view manager on in-memory stores.
-func newNode(t testing.TB) *node {
+func newNode(t testing.TB) *node { t.Helper(); return newNodeAs(t, nil) }
+
+// newNodeAs is newNode for a node whose libp2p identity is identity.
+func newNodeAs(t testing.TB, identity crypto.PrivKey) *node {
 	t.Helper()
 	ctx := context.Background()
 	store := dssync.MutexWrap(ds.NewMapDatastore())
@@ -48,7 +52,7 @@ func newNode(t testing.TB) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := threads.New(ctx, threads.Deps{Datastore: namespace.Wrap(store, ds.NewKey("/threads")), Blockstore: bs, Pinner: p}, threads.Config{})
+	s, err := threads.New(ctx, threads.Deps{Datastore: namespace.Wrap(store, ds.NewKey("/threads")), Blockstore: bs, Pinner: p, Identity: identity}, threads.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,10 +190,14 @@ func TestRebuildGivesTheSameView(t *testing.T) {
 
 // TestConvergenceProperty feeds the same events to replicas in random
 // orders, with duplicates, and requires byte-identical views.
+// TestConvergenceProperty feeds replicas the same events (key/value and
+// document operations, with schemas and indexes declared at random points)
+// in random orders with duplicates; their views must be byte-identical.
 func TestConvergenceProperty(t *testing.T) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(7, 11))
 	tid, _ := ipel.NewThreadID(ipel.VariantRaw)
+	schemas := newSchemaCache()
 	for round := 0; round < 30; round++ {
 		// Events of three logs; clocks collide on purpose, so the log ID
 		// and the op index must break ties.
@@ -207,6 +215,7 @@ func TestConvergenceProperty(t *testing.T) {
 					}
 					ops.KV = append(ops.KV, op)
 				}
+				ops.Docs = randomDocOps(rng, l, seq)
 				body, _ := EncodeOps(ops)
 				recs = append(recs, threads.Record{
 					EventRef: threads.EventRef{Thread: tid, Log: logID, Seq: uint64(seq)},
@@ -225,14 +234,15 @@ func TestConvergenceProperty(t *testing.T) {
 			store := ds.NewMapDatastore()
 			for _, rec := range order {
 				b, _ := store.Batch(ctx)
-				if _, err := applyRecord(ctx, store, b, rec); err != nil {
+				if _, err := applyRecord(ctx, store, b, &applyEnv{schemas: schemas}, rec); err != nil {
 					t.Fatal(err)
 				}
 				if err := b.Commit(ctx); err != nil {
 					t.Fatal(err)
 				}
 			}
-			got := dump(t, store, kvPrefix(tid))
+			// Everything but the cursors, which record the order of arrival.
+			got := append(dump(t, store, kvPrefix(tid)), dump(t, store, threadPrefix(tid)+"/docs")...)
 			if replica == 0 {
 				want = got
 				continue

@@ -53,6 +53,9 @@ func TestGC(t *testing.T) {
 		bodiesK = append(bodiesK, b)
 	}
 
+	// K's retention DAG blocks are written when its pin moves: let them be
+	// there before counting R's blocks.
+	n.waitLogPins(tidK)
 	before := n.localBlocks()
 	tidR, logR := n.createThread()
 	var bodiesR [][]byte
@@ -112,7 +115,7 @@ func TestGC(t *testing.T) {
 		t.Fatalf("thread %s: %d new blocks for %d events with %d large bodies: large bodies are not separate blocks", tidR, len(rBlocks), len(evsR), large)
 	}
 
-	// One named pin per log, on its head.
+	// One named pin per log, on its retention DAG.
 	n.waitLogPins(tidK)
 	n.waitLogPins(tidR)
 	pins := n.recursivePins()

@@ -409,8 +409,9 @@ func (n *node) recursivePins() map[string][]string {
 }
 
 // waitLogPins waits until every log of the thread has exactly one recursive
-// pin named threads/<tid>/<log>, on the log's head, and no other pin has a
-// name under threads/<tid>/.
+// pin named threads/<tid>/<log>, on the root of the log's retention DAG
+// covering the log's head (its "s"), and no other pin but the thread's
+// snapshot has a name under threads/<tid>/.
 func (n *node) waitLogPins(tid string) {
 	n.t.Helper()
 	eventually(n.t, 10*time.Second, "log pins on the heads of "+tid, func() error {
@@ -420,10 +421,18 @@ func (n *node) waitLogPins(tid string) {
 		for _, l := range in.Logs {
 			name := "threads/" + tid + "/" + l.ID
 			want[name] = true
-			if len(pins[name]) != 1 || pins[name][0] != l.Head {
-				return fmt.Errorf("pin %s: %v, want exactly [%s] (all pins: %v)", name, pins[name], l.Head, pins)
+			if len(pins[name]) != 1 {
+				return fmt.Errorf("pin %s: %v, want exactly one (all pins: %v)", name, pins[name], pins)
+			}
+			var root struct{ S uint64 }
+			if err := n.tryJSON(&root, "dag", "get", pins[name][0]); err != nil {
+				return err
+			}
+			if root.S != l.Seq {
+				return fmt.Errorf("pin %s: retention root %s covers seq %d, head is at %d", name, pins[name][0], root.S, l.Seq)
 			}
 		}
+		want["threads/"+tid+"/snapshot"] = true
 		for name := range pins {
 			if strings.HasPrefix(name, "threads/"+tid+"/") && !want[name] {
 				return fmt.Errorf("extra pin %s: %v", name, pins[name])

@@ -1,0 +1,382 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	cmds "github.com/ipfs/go-ipfs-cmds"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/kubo-threads/kubo-threads/codec"
+	"github.com/kubo-threads/kubo-threads/ipel"
+	"github.com/kubo-threads/kubo-threads/views"
+)
+
+// inviteRole maps an invite's --role to the keys it carries. In an
+// access-controlled thread it first grants the role in the ACL.
+func inviteRole(ctx context.Context, b *Backend, tid ipel.ThreadID, to peer.ID, name string) (codec.Role, error) {
+	if tid.Variant() != ipel.VariantAccessControlled {
+		role, err := codec.ParseRole(name)
+		if err != nil {
+			return "", cmds.Errorf(cmds.ErrClient, "%s", err)
+		}
+		return role, nil
+	}
+	role, err := views.ParseRole(name)
+	if err != nil || role == views.RoleNone {
+		return "", cmds.Errorf(cmds.ErrClient, "invalid role %q: want follow, read, write or delete", name)
+	}
+	if err := b.Views.SetRole(ctx, tid, to, role); err != nil {
+		return "", userError(err)
+	}
+	switch role {
+	case views.RoleFollow:
+		return codec.RoleFollow, nil
+	case views.RoleRead:
+		return codec.RoleRead, nil
+	}
+	return codec.RoleWrite, nil
+}
+
+func aclCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "Show and change an access-controlled thread's ACL.",
+			ShortDescription: `
+An access-controlled thread (create --variant acl) has an ACL, built from
+events like every view, that every replica enforces: an operation from a
+peer whose role did not allow it at that point of its log is ignored
+everywhere. Roles, each including the ones before: none, follow (replicate,
+read nothing), read, write, delete (write and delete). Admins may change the
+ACL; the creator is the first, and the thread ID commits to it.
+
+Taking the read role from a peer rotates the read key: the new key goes to
+every remaining reader, sealed to each, and later events are sealed with
+it, so the peer cannot read them.
+`,
+		},
+		Subcommands: map[string]*cmds.Command{
+			"show":    aclShowCmd(p),
+			"grant":   aclGrantCmd(p),
+			"revoke":  aclRevokeCmd(p),
+			"default": aclDefaultCmd(p),
+		},
+	}
+}
+
+// ACLEntryOutput is a peer's standing in an ACL.
+type ACLEntryOutput struct {
+	Peer  string
+	Role  string
+	Admin bool `json:",omitempty"`
+}
+
+// ACLOutput is a thread's ACL.
+type ACLOutput struct {
+	Thread  string
+	Creator string
+	Default string
+	Peers   []ACLEntryOutput
+	// Rotations is how many times the read key was rotated; ReadKeys how
+	// many read keys this node holds.
+	Rotations int
+	ReadKeys  int
+	// Ignored counts ACL changes that were not allowed.
+	Ignored int
+}
+
+func aclShowCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "Show a thread's ACL.",
+			ShortDescription: `
+Prints the creator, the default role, and each peer the ACL names with the
+role its next event gets ('*' marks admins), as this node resolves it once
+its views include every event it holds.
+`,
+		},
+		Arguments: []cmds.Argument{
+			cmds.StringArg("thread", true, false, "Thread ID."),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			b, tid, err := threadArg(p, req, env)
+			if err != nil {
+				return err
+			}
+			acl, err := b.Views.ACL(req.Context, tid)
+			if err != nil {
+				return userError(err)
+			}
+			ti, err := b.Threads.Info(tid)
+			if err != nil {
+				return userError(err)
+			}
+			out := &ACLOutput{Thread: tid.String(), Creator: acl.Creator(), Default: acl.Default().String(),
+				Rotations: len(acl.Rotations), ReadKeys: ti.ReadKeys, Ignored: acl.Rejected, Peers: []ACLEntryOutput{}}
+			for _, e := range acl.Entries() {
+				out.Peers = append(out.Peers, ACLEntryOutput{Peer: e.Peer, Role: e.Role.String(), Admin: e.Admin})
+			}
+			return res.Emit(out)
+		},
+		Type: ACLOutput{},
+		Encoders: cmds.EncoderMap{
+			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *ACLOutput) error {
+				fmt.Fprintf(w, "creator\t%s\ndefault\t%s\nrotations\t%d\n", out.Creator, out.Default, out.Rotations)
+				for _, e := range out.Peers {
+					admin := ""
+					if e.Admin {
+						admin = "*"
+					}
+					if _, err := fmt.Fprintf(w, "%s\t%s%s\n", e.Peer, e.Role, admin); err != nil {
+						return err
+					}
+				}
+				return nil
+			}),
+		},
+	}
+}
+
+// ACLChangeOutput confirms an ACL change.
+type ACLChangeOutput struct {
+	Peer  string `json:",omitempty"`
+	Role  string `json:",omitempty"`
+	Admin *bool  `json:",omitempty"`
+}
+
+var aclChangeEncoder = cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *ACLChangeOutput) error {
+	who := out.Peer
+	if who == "" {
+		who = "default"
+	}
+	if out.Role != "" {
+		fmt.Fprintf(w, "%s: %s\n", who, out.Role)
+	}
+	if out.Admin != nil {
+		fmt.Fprintf(w, "%s: admin %t\n", who, *out.Admin)
+	}
+	return nil
+})
+
+func peerArg(s string) (peer.ID, error) {
+	id, err := peer.Decode(s)
+	if err != nil {
+		return "", cmds.Errorf(cmds.ErrClient, "invalid peer ID %q: %s", s, err)
+	}
+	return id, nil
+}
+
+func aclGrantCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "Give a peer a role (admins only).",
+			ShortDescription: `
+Sets a peer's role: none, follow, read, write or delete. It applies to the
+peer's events this node has not seen yet. --admin also lets the peer change
+the ACL. The peer still needs an invite for the keys of its role.
+`,
+		},
+		Arguments: []cmds.Argument{
+			cmds.StringArg("thread", true, false, "Thread ID."),
+			cmds.StringArg("peer", true, false, "Peer ID."),
+			cmds.StringArg("role", true, false, "none, follow, read, write or delete."),
+		},
+		Options: []cmds.Option{
+			cmds.BoolOption("admin", "Also make the peer an admin of the ACL."),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			b, tid, err := threadArg(p, req, env)
+			if err != nil {
+				return err
+			}
+			who, err := peerArg(req.Arguments[1])
+			if err != nil {
+				return err
+			}
+			role, err := views.ParseRole(req.Arguments[2])
+			if err != nil {
+				return cmds.Errorf(cmds.ErrClient, "%s", err)
+			}
+			if err := b.Views.SetRole(req.Context, tid, who, role); err != nil {
+				return userError(err)
+			}
+			out := &ACLChangeOutput{Peer: who.String(), Role: role.String()}
+			if admin, _ := req.Options["admin"].(bool); admin {
+				if err := b.Views.SetAdmin(req.Context, tid, who, true); err != nil {
+					return userError(err)
+				}
+				out.Admin = &admin
+			}
+			return res.Emit(out)
+		},
+		Type:     ACLChangeOutput{},
+		Encoders: cmds.EncoderMap{cmds.Text: aclChangeEncoder},
+	}
+}
+
+func aclRevokeCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "Take a peer's role (admins only).",
+			ShortDescription: `
+Sets the peer's role to none and takes its admin right, from the peer's
+events this node has not seen yet: its later writes are ignored by every
+replica. If the peer could read, the read key rotates. --admin-only takes
+only the admin right.
+`,
+		},
+		Arguments: []cmds.Argument{
+			cmds.StringArg("thread", true, false, "Thread ID."),
+			cmds.StringArg("peer", true, false, "Peer ID."),
+		},
+		Options: []cmds.Option{
+			cmds.BoolOption("admin-only", "Take only the admin right."),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			b, tid, err := threadArg(p, req, env)
+			if err != nil {
+				return err
+			}
+			who, err := peerArg(req.Arguments[1])
+			if err != nil {
+				return err
+			}
+			no := false
+			out := &ACLChangeOutput{Peer: who.String(), Admin: &no}
+			acl, err := b.Views.ACL(req.Context, tid)
+			if err != nil {
+				return userError(err)
+			}
+			if acl.Admin(who.String(), ^uint64(0)) {
+				if err := b.Views.SetAdmin(req.Context, tid, who, false); err != nil {
+					return userError(err)
+				}
+			}
+			if adminOnly, _ := req.Options["admin-only"].(bool); !adminOnly {
+				if err := b.Views.SetRole(req.Context, tid, who, views.RoleNone); err != nil {
+					return userError(err)
+				}
+				out.Role = views.RoleNone.String()
+			}
+			return res.Emit(out)
+		},
+		Type:     ACLChangeOutput{},
+		Encoders: cmds.EncoderMap{cmds.Text: aclChangeEncoder},
+	}
+}
+
+func aclDefaultCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "Set the role of peers the ACL does not name (admins only).",
+		},
+		Arguments: []cmds.Argument{
+			cmds.StringArg("thread", true, false, "Thread ID."),
+			cmds.StringArg("role", true, false, "none, follow, read, write or delete."),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			b, tid, err := threadArg(p, req, env)
+			if err != nil {
+				return err
+			}
+			role, err := views.ParseRole(req.Arguments[1])
+			if err != nil {
+				return cmds.Errorf(cmds.ErrClient, "%s", err)
+			}
+			if err := b.Views.SetDefault(req.Context, tid, role); err != nil {
+				return userError(err)
+			}
+			return res.Emit(&ACLChangeOutput{Role: role.String()})
+		},
+		Type:     ACLChangeOutput{},
+		Encoders: cmds.EncoderMap{cmds.Text: aclChangeEncoder},
+	}
+}
+
+// DocACLOutput lists a document's roles.
+type DocACLOutput struct {
+	Collection string
+	ID         string
+	Peers      []ACLEntryOutput
+}
+
+func docsACLCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "Document-level roles (access-controlled threads).",
+			ShortDescription: `
+A role on one document overrides the peer's thread-level role for writes
+and deletes of that document (reading is thread-level: it is a matter of
+keys). It is set by an admin of the ACL or by a peer with the delete role on
+the document.
+`,
+		},
+		Subcommands: map[string]*cmds.Command{
+			"grant": {
+				Helptext: cmds.HelpText{Tagline: "Give a peer a role on a document."},
+				Arguments: []cmds.Argument{
+					cmds.StringArg("thread", true, false, "Thread ID."),
+					cmds.StringArg("collection", true, false, "Collection."),
+					cmds.StringArg("id", true, false, "Document ID."),
+					cmds.StringArg("peer", true, false, "Peer ID."),
+					cmds.StringArg("role", true, false, "none, follow, read, write or delete."),
+				},
+				Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+					b, tid, err := threadArg(p, req, env)
+					if err != nil {
+						return err
+					}
+					who, err := peerArg(req.Arguments[3])
+					if err != nil {
+						return err
+					}
+					role, err := views.ParseRole(req.Arguments[4])
+					if err != nil {
+						return cmds.Errorf(cmds.ErrClient, "%s", err)
+					}
+					if err := b.Views.SetDocRole(req.Context, tid, req.Arguments[1], req.Arguments[2], who, role); err != nil {
+						return userError(err)
+					}
+					return res.Emit(&ACLChangeOutput{Peer: who.String(), Role: role.String()})
+				},
+				Type:     ACLChangeOutput{},
+				Encoders: cmds.EncoderMap{cmds.Text: aclChangeEncoder},
+			},
+			"show": {
+				Helptext: cmds.HelpText{Tagline: "List a document's roles."},
+				Arguments: []cmds.Argument{
+					cmds.StringArg("thread", true, false, "Thread ID."),
+					cmds.StringArg("collection", true, false, "Collection."),
+					cmds.StringArg("id", true, false, "Document ID."),
+				},
+				Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+					b, tid, err := threadArg(p, req, env)
+					if err != nil {
+						return err
+					}
+					acl, err := b.Views.ACL(req.Context, tid)
+					if err != nil {
+						return userError(err)
+					}
+					out := &DocACLOutput{Collection: req.Arguments[1], ID: req.Arguments[2], Peers: []ACLEntryOutput{}}
+					for _, e := range acl.DocEntries(req.Arguments[1], req.Arguments[2]) {
+						out.Peers = append(out.Peers, ACLEntryOutput{Peer: e.Peer, Role: e.Role.String()})
+					}
+					return res.Emit(out)
+				},
+				Type: DocACLOutput{},
+				Encoders: cmds.EncoderMap{
+					cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *DocACLOutput) error {
+						for _, e := range out.Peers {
+							if _, err := fmt.Fprintf(w, "%s\t%s\n", e.Peer, e.Role); err != nil {
+								return err
+							}
+						}
+						return nil
+					}),
+				},
+			},
+		},
+	}
+}

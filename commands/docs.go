@@ -1,0 +1,499 @@
+package commands
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	cmds "github.com/ipfs/go-ipfs-cmds"
+
+	"github.com/kubo-threads/kubo-threads/views"
+)
+
+func docsCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "A document database on a thread.",
+			ShortDescription: `
+Collections of JSON documents, each keyed by its "_id" (a string; one is
+made up when a document has none). Collections, their JSON Schemas and
+their indexes are declared in the thread itself, so every member sees the
+same ones. Writes append events and return once the view includes them;
+a write that breaks the collection's schema is refused with the validation
+error. Of concurrent writes to a document, the one with the later hybrid
+logical clock wins, then the greater log ID; every replica agrees.
+`,
+		},
+		Subcommands: map[string]*cmds.Command{
+			"collection": {
+				Helptext: cmds.HelpText{Tagline: "Declare and list collections."},
+				Subcommands: map[string]*cmds.Command{
+					"add": docsCollectionAddCmd(p),
+					"ls":  docsCollectionLsCmd(p),
+				},
+			},
+			"index": {
+				Helptext: cmds.HelpText{Tagline: "Manage indexes."},
+				Subcommands: map[string]*cmds.Command{
+					"add": docsIndexAddCmd(p),
+				},
+			},
+			"put":    docsPutCmd(p),
+			"get":    docsGetCmd(p),
+			"del":    docsDelCmd(p),
+			"query":  docsQueryCmd(p),
+			"listen": docsListenCmd(p),
+			"acl":    docsACLCmd(p),
+		},
+	}
+}
+
+// docsArg returns the documents view of the thread named by the first
+// argument.
+func docsArg(p Provider, req *cmds.Request, env cmds.Environment) (*views.Docs, error) {
+	b, tid, err := threadArg(p, req, env)
+	if err != nil {
+		return nil, err
+	}
+	d, err := b.Views.Docs(tid)
+	if err != nil {
+		return nil, userError(err)
+	}
+	return d, nil
+}
+
+// CollectionOutput describes a collection.
+type CollectionOutput struct {
+	Name    string
+	Schema  json.RawMessage `json:",omitempty"`
+	Indexes []string
+}
+
+func docsCollectionAddCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "Declare a collection.",
+			ShortDescription: `
+Declares a collection in the thread, with an optional JSON Schema (draft
+2020-12 unless the schema says otherwise; external $refs are refused) that
+every document must meet. The schema sees the whole document, "_id"
+included. Declaring an existing collection again replaces its schema:
+documents that break the new one are hidden until they are replaced or the
+schema changes again.
+`,
+		},
+		Arguments: []cmds.Argument{
+			cmds.StringArg("thread", true, false, "Thread ID."),
+			cmds.StringArg("name", true, false, "Collection name: letters, digits, '_', '.', '-'."),
+		},
+		Options: []cmds.Option{
+			cmds.StringOption("schema", "JSON Schema of the collection's documents."),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			d, err := docsArg(p, req, env)
+			if err != nil {
+				return err
+			}
+			schema, _ := req.Options["schema"].(string)
+			name := req.Arguments[1]
+			if err := d.AddCollection(req.Context, name, []byte(schema)); err != nil {
+				return userError(err)
+			}
+			return res.Emit(&CollectionOutput{Name: name, Schema: rawJSON([]byte(schema))})
+		},
+		Type: CollectionOutput{},
+		Encoders: cmds.EncoderMap{
+			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *CollectionOutput) error {
+				_, err := fmt.Fprintf(w, "declared collection %s\n", out.Name)
+				return err
+			}),
+		},
+	}
+}
+
+func rawJSON(b []byte) json.RawMessage {
+	if len(b) == 0 {
+		return nil
+	}
+	return json.RawMessage(b)
+}
+
+func docsCollectionLsCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "List a thread's collections.",
+			ShortDescription: `
+Text output is one line a collection: name, indexed fields (comma
+separated, '-' for none), and whether it has a schema. --enc=json includes
+the schemas.
+`,
+		},
+		Arguments: []cmds.Argument{
+			cmds.StringArg("thread", true, false, "Thread ID."),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			d, err := docsArg(p, req, env)
+			if err != nil {
+				return err
+			}
+			colls, err := d.Collections(req.Context)
+			if err != nil {
+				return err
+			}
+			for _, c := range colls {
+				if err := res.Emit(&CollectionOutput{Name: c.Name, Schema: rawJSON(c.Schema), Indexes: c.Indexes}); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		Type: CollectionOutput{},
+		Encoders: cmds.EncoderMap{
+			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *CollectionOutput) error {
+				idx := strings.Join(out.Indexes, ",")
+				if idx == "" {
+					idx = "-"
+				}
+				schema := "no schema"
+				if len(out.Schema) > 0 {
+					schema = "schema"
+				}
+				_, err := fmt.Fprintf(w, "%s\t%s\t%s\n", out.Name, idx, schema)
+				return err
+			}),
+		},
+	}
+}
+
+// IndexOutput confirms an index.
+type IndexOutput struct {
+	Collection string
+	Field      string
+}
+
+func docsIndexAddCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "Index a collection on a field.",
+			ShortDescription: `
+Indexes a collection's documents on a field path ('age', 'address.city').
+The documents already there are indexed at once (every replica does the
+same when the declaration reaches it). Queries with $eq, $in or a range on
+the field then read the index instead of every document. Only scalar
+values (null, booleans, numbers, strings) are indexed.
+`,
+		},
+		Arguments: []cmds.Argument{
+			cmds.StringArg("thread", true, false, "Thread ID."),
+			cmds.StringArg("collection", true, false, "Collection."),
+			cmds.StringArg("field", true, false, "Field path, dotted for nested fields."),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			d, err := docsArg(p, req, env)
+			if err != nil {
+				return err
+			}
+			coll, field := req.Arguments[1], req.Arguments[2]
+			if err := d.AddIndex(req.Context, coll, field); err != nil {
+				return userError(err)
+			}
+			return res.Emit(&IndexOutput{Collection: coll, Field: field})
+		},
+		Type: IndexOutput{},
+		Encoders: cmds.EncoderMap{
+			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *IndexOutput) error {
+				_, err := fmt.Fprintf(w, "indexed %s on %s\n", out.Collection, out.Field)
+				return err
+			}),
+		},
+	}
+}
+
+// DocIDs are the IDs of written documents.
+type DocIDs struct {
+	IDs []string
+}
+
+func docsPutCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "Create or replace documents.",
+			ShortDescription: `
+Writes a JSON document (the argument, or stdin when it is omitted) to a
+collection, replacing any document with the same "_id"; a document without
+"_id" gets a new one. A JSON array writes each of its documents, in one
+event when they fit. Prints the documents' IDs.
+`,
+		},
+		Arguments: []cmds.Argument{
+			cmds.StringArg("thread", true, false, "Thread ID."),
+			cmds.StringArg("collection", true, false, "Collection."),
+			cmds.StringArg("document", true, false, "JSON document, or an array of documents (stdin when omitted).").EnableStdin(),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			d, err := docsArg(p, req, env)
+			if err != nil {
+				return err
+			}
+			docs, err := splitDocuments([]byte(req.Arguments[2]))
+			if err != nil {
+				return cmds.Errorf(cmds.ErrClient, "%s", err)
+			}
+			ids, err := d.Put(req.Context, req.Arguments[1], docs...)
+			if err != nil {
+				return userError(err)
+			}
+			return res.Emit(&DocIDs{IDs: ids})
+		},
+		Type: DocIDs{},
+		Encoders: cmds.EncoderMap{
+			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *DocIDs) error {
+				for _, id := range out.IDs {
+					if _, err := fmt.Fprintln(w, id); err != nil {
+						return err
+					}
+				}
+				return nil
+			}),
+		},
+	}
+}
+
+// splitDocuments reads one JSON document, or an array of them.
+func splitDocuments(b []byte) ([][]byte, error) {
+	trimmed := strings.TrimSpace(string(b))
+	if !strings.HasPrefix(trimmed, "[") {
+		return [][]byte{b}, nil
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, fmt.Errorf("%w: malformed JSON array: %v", views.ErrBadDocument, err)
+	}
+	if len(list) == 0 {
+		return nil, fmt.Errorf("%w: an empty array", views.ErrBadDocument)
+	}
+	out := make([][]byte, len(list))
+	for i, d := range list {
+		out[i] = d
+	}
+	return out, nil
+}
+
+func docsGetCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "Print a document.",
+			ShortDescription: `
+Prints a document as JSON, with its keys sorted.
+`,
+		},
+		Arguments: []cmds.Argument{
+			cmds.StringArg("thread", true, false, "Thread ID."),
+			cmds.StringArg("collection", true, false, "Collection."),
+			cmds.StringArg("id", true, false, "Document ID."),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			d, err := docsArg(p, req, env)
+			if err != nil {
+				return err
+			}
+			doc, err := d.Get(req.Context, req.Arguments[1], req.Arguments[2])
+			if err != nil {
+				return userError(err)
+			}
+			return res.Emit(json.RawMessage(doc))
+		},
+		Type: json.RawMessage{},
+		Encoders: cmds.EncoderMap{
+			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out json.RawMessage) error {
+				_, err := fmt.Fprintf(w, "%s\n", out)
+				return err
+			}),
+		},
+	}
+}
+
+func docsDelCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "Delete a document.",
+			ShortDescription: `
+Deletes a document: appends a tombstone event. Deleting a missing document
+fails.
+`,
+		},
+		Arguments: []cmds.Argument{
+			cmds.StringArg("thread", true, false, "Thread ID."),
+			cmds.StringArg("collection", true, false, "Collection."),
+			cmds.StringArg("id", true, false, "Document ID."),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			d, err := docsArg(p, req, env)
+			if err != nil {
+				return err
+			}
+			if err := d.Delete(req.Context, req.Arguments[1], req.Arguments[2]); err != nil {
+				return userError(err)
+			}
+			return res.Emit(&DocIDs{IDs: []string{req.Arguments[2]}})
+		},
+		Type: DocIDs{},
+		Encoders: cmds.EncoderMap{
+			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *DocIDs) error {
+				_, err := fmt.Fprintf(w, "deleted %s\n", out.IDs[0])
+				return err
+			}),
+		},
+	}
+}
+
+// QueryOutput is a query's result.
+type QueryOutput struct {
+	Docs []json.RawMessage
+	Plan string
+}
+
+func docsQueryCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "Query a collection.",
+			ShortDescription: `
+Prints the documents that match a filter (all when it is omitted), one JSON
+document a line, in "_id" order unless --sort says otherwise.
+
+A filter is a JSON object:
+  '{"name": "Ann"}'                          equality
+  '{"age": {"$gt": 30, "$le": 65}}'          $eq $ne $gt $ge $lt $le $in
+  '{"address.city": {"$in": ["Oslo", "Rome"]}}'   nested fields, dotted
+  '{"$or": [{"age": 30}, {"name": "Bob"}]}'   $and, $or of filters
+Keys of one object must all hold. $gt, $ge, $lt and $le compare numbers
+with numbers and strings with strings; $ne also matches documents without
+the field. --sort takes a field, '-field' for descending, and may be
+repeated. A query reads an index when one fits ($eq, $in or a range on an
+indexed field; $or when every branch fits); --explain prints which.
+`,
+		},
+		Arguments: []cmds.Argument{
+			cmds.StringArg("thread", true, false, "Thread ID."),
+			cmds.StringArg("collection", true, false, "Collection."),
+			cmds.StringArg("filter", false, false, "JSON filter."),
+		},
+		Options: []cmds.Option{
+			cmds.StringsOption("sort", "Sort by this field ('-field': descending); repeat for more keys."),
+			cmds.IntOption("limit", "At most this many documents (0: all).").WithDefault(0),
+			cmds.IntOption("skip", "Skip this many documents first.").WithDefault(0),
+			cmds.BoolOption("explain", "Print how the documents were found after them."),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			d, err := docsArg(p, req, env)
+			if err != nil {
+				return err
+			}
+			q := views.Query{}
+			q.Limit, _ = req.Options["limit"].(int)
+			q.Skip, _ = req.Options["skip"].(int)
+			if len(req.Arguments) > 2 && strings.TrimSpace(req.Arguments[2]) != "" {
+				if q.Filter, err = views.ParseFilter([]byte(req.Arguments[2])); err != nil {
+					return cmds.Errorf(cmds.ErrClient, "%s", err)
+				}
+			}
+			sorts, _ := req.Options["sort"].([]string)
+			for _, s := range sorts {
+				k, err := views.ParseSort(s)
+				if err != nil {
+					return cmds.Errorf(cmds.ErrClient, "%s", err)
+				}
+				q.Sort = append(q.Sort, k)
+			}
+			r, err := d.Query(req.Context, req.Arguments[1], q)
+			if err != nil {
+				return userError(err)
+			}
+			out := &QueryOutput{Docs: make([]json.RawMessage, len(r.Docs)), Plan: r.Plan}
+			for i, doc := range r.Docs {
+				out.Docs[i] = doc
+			}
+			return res.Emit(out)
+		},
+		Type: QueryOutput{},
+		Encoders: cmds.EncoderMap{
+			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *QueryOutput) error {
+				for _, doc := range out.Docs {
+					if _, err := fmt.Fprintf(w, "%s\n", doc); err != nil {
+						return err
+					}
+				}
+				if explain, _ := req.Options["explain"].(bool); explain {
+					_, err := fmt.Fprintf(w, "plan: %s (%d documents)\n", out.Plan, len(out.Docs))
+					return err
+				}
+				return nil
+			}),
+		},
+	}
+}
+
+// ChangeOutput is one change of a document, as `docs listen` prints it.
+type ChangeOutput struct {
+	Seq        uint64
+	Type       string
+	Collection string
+	ID         string
+	Doc        json.RawMessage `json:",omitempty"`
+	Event      string
+}
+
+func docsListenCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "Stream a collection's document changes.",
+			ShortDescription: `
+Prints every change of the collection's documents (create, update, delete)
+recorded on this node after --since, then each new one as it happens, until
+interrupted. Changes are numbered in the order this node applied them, and
+recorded with the state they describe, so the stream is lossless: to
+resume, pass the last number seen as --since. A change from another member
+appears when its event arrives. Text output is one line a change: number,
+type, ID, document.
+`,
+		},
+		Arguments: []cmds.Argument{
+			cmds.StringArg("thread", true, false, "Thread ID."),
+			cmds.StringArg("collection", true, false, "Collection."),
+		},
+		Options: []cmds.Option{
+			cmds.Uint64Option("since", "Start after this change number.").WithDefault(uint64(0)),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			b, tid, err := threadArg(p, req, env)
+			if err != nil {
+				return err
+			}
+			d, err := b.Views.Docs(tid)
+			if err != nil {
+				return userError(err)
+			}
+			coll := req.Arguments[1]
+			if _, err := d.Query(req.Context, coll, views.Query{Limit: 1}); err != nil {
+				return userError(err) // an unknown collection fails at once
+			}
+			since, _ := req.Options["since"].(uint64)
+			err = b.Views.Changes(req.Context, tid, coll, since, func(e views.FeedEntry) error {
+				return res.Emit(&ChangeOutput{Seq: e.Seq, Type: string(e.Type), Collection: e.Coll, ID: e.ID, Doc: rawJSON(e.Doc), Event: e.Event})
+			})
+			if errors.Is(err, req.Context.Err()) {
+				return nil
+			}
+			return err
+		},
+		Type: ChangeOutput{},
+		Encoders: cmds.EncoderMap{
+			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *ChangeOutput) error {
+				_, err := fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", out.Seq, out.Type, out.ID, out.Doc)
+				return err
+			}),
+		},
+	}
+}

@@ -1,0 +1,151 @@
+package commands
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	cmds "github.com/ipfs/go-ipfs-cmds"
+
+	"github.com/kubo-threads/kubo-threads/threads"
+)
+
+// SnapshotOutput describes a thread's latest snapshot.
+type SnapshotOutput struct {
+	Root    string
+	Cursor  []SnapshotCursorOutput
+	Events  uint64 // events covered: the sum of the cursor's seqs
+	Entries uint64 // view entries
+	Size    uint64 // bytes of its blocks
+	Pages   int
+	Created time.Time
+}
+
+// SnapshotCursorOutput is where a snapshot stands in one log.
+type SnapshotCursorOutput struct {
+	Log string
+	Seq uint64
+	Cid string
+}
+
+func snapshotOutput(si threads.SnapshotInfo) SnapshotOutput {
+	out := SnapshotOutput{Root: si.Root.String(), Events: si.Events, Entries: si.Entries, Size: si.Size, Pages: si.Pages,
+		Created: si.Created.UTC(), Cursor: []SnapshotCursorOutput{}}
+	for _, c := range si.Cursor {
+		out.Cursor = append(out.Cursor, SnapshotCursorOutput{Log: c.Log.String(), Seq: c.Seq, Cid: c.Cid.String()})
+	}
+	return out
+}
+
+func snapshotCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "Show (or take) the thread's latest snapshot.",
+			ShortDescription: `
+Shows the thread's latest snapshot of its views: root CID, cursor (per log:
+seq and the event's CID), events covered, entries, size. With --create,
+first takes one now, at the events the views have applied.
+
+Snapshots are also taken automatically whenever the events applied reach a
+multiple of the SnapshotInterval config (default 1000). They are sealed
+with the thread's read key, deterministically: replicas that applied the
+same events produce the same CID. The latest is pinned, and served to
+joiners and to members that fall behind a compaction.
+`,
+		},
+		Arguments: []cmds.Argument{
+			cmds.StringArg("thread", true, false, "Thread ID."),
+		},
+		Options: []cmds.Option{
+			cmds.BoolOption("create", "Take a snapshot now."),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			b, tid, err := threadArg(p, req, env)
+			if err != nil {
+				return err
+			}
+			var si threads.SnapshotInfo
+			if create, _ := req.Options["create"].(bool); create {
+				si, err = b.Views.Snapshot(req.Context, tid)
+			} else {
+				si, err = b.Threads.Snapshot(req.Context, tid)
+			}
+			if err != nil {
+				return userError(err)
+			}
+			return res.Emit(snapshotOutput(si))
+		},
+		Type: SnapshotOutput{},
+		Encoders: cmds.EncoderMap{
+			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *SnapshotOutput) error {
+				fmt.Fprintf(w, "Root:     %s\nEvents:   %d\nEntries:  %d\nSize:     %d bytes in %d pages\nCreated:  %s\nCursor:\n",
+					out.Root, out.Events, out.Entries, out.Size, out.Pages, out.Created.Format(time.RFC3339))
+				for _, c := range out.Cursor {
+					fmt.Fprintf(w, "  %s  %d  %s\n", c.Log, c.Seq, c.Cid)
+				}
+				return nil
+			}),
+		},
+	}
+}
+
+// CompactOutput says what a compaction dropped.
+type CompactOutput struct {
+	Logs []CompactedLogOutput
+}
+
+// CompactedLogOutput is one log's part of a compaction.
+type CompactedLogOutput struct {
+	Log    string
+	Base   uint64
+	Events uint64
+	Bytes  uint64
+}
+
+func compactCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: cmds.HelpText{
+			Tagline: "Drop the events the latest snapshot covers.",
+			ShortDescription: `
+Truncates each log of the thread at the latest snapshot's cursor: the
+events at or below it leave the index and the log's pin, and the next
+'ipfs repo gc' deletes their blocks. The views read the same afterwards
+(the snapshot holds their effect), 'ipfs threads view rebuild' starts from
+the snapshot, and 'ipfs threads info' shows each log's base and what was
+compacted. Local only: other members keep their copies. Fails when the
+thread has no snapshot (take one with 'ipfs threads snapshot --create').
+`,
+		},
+		Arguments: []cmds.Argument{
+			cmds.StringArg("thread", true, false, "Thread ID."),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			b, tid, err := threadArg(p, req, env)
+			if err != nil {
+				return err
+			}
+			r, err := b.Views.Compact(req.Context, tid)
+			if err != nil {
+				return userError(err)
+			}
+			out := CompactOutput{Logs: []CompactedLogOutput{}}
+			for _, l := range r.Logs {
+				out.Logs = append(out.Logs, CompactedLogOutput{Log: l.Log.String(), Base: l.Base, Events: l.Events, Bytes: l.Bytes})
+			}
+			return res.Emit(out)
+		},
+		Type: CompactOutput{},
+		Encoders: cmds.EncoderMap{
+			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *CompactOutput) error {
+				if len(out.Logs) == 0 {
+					_, err := fmt.Fprintln(w, "nothing to compact")
+					return err
+				}
+				for _, l := range out.Logs {
+					fmt.Fprintf(w, "%s  base %d  dropped %d events, %d bytes\n", l.Log, l.Base, l.Events, l.Bytes)
+				}
+				return nil
+			}),
+		},
+	}
+}

@@ -1,0 +1,254 @@
+package views
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/kubo-threads/kubo-threads/codec"
+	"github.com/kubo-threads/kubo-threads/ipel"
+	"github.com/kubo-threads/kubo-threads/threads"
+)
+
+var (
+	// ErrNotAccessControlled is returned for ACL commands on a raw thread.
+	ErrNotAccessControlled = errors.New("not an access-controlled thread (create one with --variant acl)")
+	// ErrForbidden is wrapped by errors about writes the ACL does not allow.
+	ErrForbidden = errors.New("the thread's ACL does not allow it")
+)
+
+// runnerACL returns the resolved ACL of an access-controlled thread.
+func (m *Manager) runnerACL(tid ipel.ThreadID) (*ACL, error) {
+	if tid.Variant() != ipel.VariantAccessControlled {
+		return nil, fmt.Errorf("%s: %w", tid, ErrNotAccessControlled)
+	}
+	for {
+		if err := m.Ensure(tid); err != nil {
+			return nil, err
+		}
+		m.mu.Lock()
+		r := m.runners[tid]
+		m.mu.Unlock()
+		if r == nil {
+			continue
+		}
+		r.applyMu.Lock()
+		defer r.applyMu.Unlock()
+		return r.acl, nil
+	}
+}
+
+// ACL returns the thread's ACL as this node has resolved it, after its
+// views include every event the node holds.
+func (m *Manager) ACL(ctx context.Context, tid ipel.ThreadID) (*ACL, error) {
+	if tid.Variant() != ipel.VariantAccessControlled {
+		return nil, fmt.Errorf("%s: %w", tid, ErrNotAccessControlled)
+	}
+	if err := m.CatchUp(ctx, tid); err != nil {
+		return nil, err
+	}
+	return m.runnerACL(tid)
+}
+
+// nextSeqs returns the seq this node's next event gets, and the head seq of
+// every log, by log ID.
+func (m *Manager) nextSeqs(tid ipel.ThreadID) (next uint64, heads map[string]uint64, err error) {
+	ti, err := m.s.Info(tid)
+	if err != nil {
+		return 0, nil, err
+	}
+	heads = map[string]uint64{}
+	for _, l := range ti.Logs {
+		heads[l.ID.String()] = l.Seq
+		if l.Own {
+			next = l.Seq + 1
+		}
+	}
+	return next, heads, nil
+}
+
+// CheckWrite says whether this node may write operations that need the
+// given role to a thread: always in a raw thread, by the ACL otherwise.
+func (m *Manager) CheckWrite(tid ipel.ThreadID, need Role) error {
+	if tid.Variant() != ipel.VariantAccessControlled {
+		return nil
+	}
+	acl, err := m.runnerACL(tid)
+	if err != nil {
+		return err
+	}
+	next, _, err := m.nextSeqs(tid)
+	if err != nil {
+		return err
+	}
+	if got := acl.Role(m.s.Self().String(), next); got < need {
+		return fmt.Errorf("%w: this node's role is %s, %s is needed", ErrForbidden, got, need)
+	}
+	return nil
+}
+
+// checkOps checks content operations against the ACL before they are
+// written, so a node learns at once what every replica would ignore.
+func (m *Manager) checkOps(tid ipel.ThreadID, ops Ops) error {
+	if tid.Variant() != ipel.VariantAccessControlled || (len(ops.KV) == 0 && len(ops.Docs) == 0) {
+		return nil
+	}
+	acl, err := m.runnerACL(tid)
+	if err != nil {
+		return err
+	}
+	next, _, err := m.nextSeqs(tid)
+	if err != nil {
+		return err
+	}
+	self := m.s.Self().String()
+	for _, op := range ops.KV {
+		need := RoleWrite
+		if op.Delete {
+			need = RoleDelete
+		}
+		if got := acl.Role(self, next); got < need {
+			return fmt.Errorf("%w: this node's role is %s, %s is needed", ErrForbidden, got, need)
+		}
+	}
+	for _, op := range ops.Docs {
+		need, got := RoleWrite, acl.Role(self, next)
+		if op.Kind == DocDelete {
+			need = RoleDelete
+		}
+		if op.Kind == DocPut || op.Kind == DocDelete {
+			got = acl.DocRole(op.Coll, op.ID, self, next)
+		}
+		if got < need {
+			return fmt.Errorf("%w: this node's role on %s/%s is %s, %s is needed", ErrForbidden, op.Coll, op.ID, got, need)
+		}
+	}
+	return nil
+}
+
+// changeACL writes ACL operations, which need the admin role (document
+// roles: the admin role or the delete role on the document).
+func (m *Manager) changeACL(ctx context.Context, tid ipel.ThreadID, ops ...ACLOp) error {
+	acl, err := m.ACL(ctx, tid)
+	if err != nil {
+		return err
+	}
+	next, _, err := m.nextSeqs(tid)
+	if err != nil {
+		return err
+	}
+	if next == 0 {
+		return fmt.Errorf("%w: this node has no log in the thread", ErrForbidden)
+	}
+	self := m.s.Self().String()
+	for _, op := range ops {
+		r := aclRecord{Op: op, Author: self, Seq: next}
+		if !acl.valid(&r) {
+			return fmt.Errorf("%w: changing the ACL needs its admin role", ErrForbidden)
+		}
+	}
+	_, err = m.Write(ctx, tid, Ops{ACL: ops})
+	return err
+}
+
+// SetRole gives a peer a thread-level role, from the next event of its log
+// this node has not seen. Taking the read role away from a peer that had it
+// rotates the read key: the new key goes, sealed to each, to every peer the
+// ACL lets read, and this node seals its next events with it.
+func (m *Manager) SetRole(ctx context.Context, tid ipel.ThreadID, p peer.ID, role Role) error {
+	acl, err := m.ACL(ctx, tid)
+	if err != nil {
+		return err
+	}
+	_, heads, err := m.nextSeqs(tid)
+	if err != nil {
+		return err
+	}
+	ops := []ACLOp{{Kind: ACLSetRole, Peer: p.String(), Role: role, From: heads[p.String()] + 1}}
+	var newKey *codec.Key
+	if acl.Role(p.String(), ^uint64(0)) >= RoleRead && role < RoleRead {
+		if newKey, err = codec.NewKey(); err != nil {
+			return err
+		}
+		keys := map[string][]byte{}
+		readers := map[string]bool{m.s.Self().String(): true}
+		for _, e := range acl.Entries() {
+			if e.Role >= RoleRead {
+				readers[e.Peer] = true
+			}
+		}
+		for id := range heads {
+			if acl.Role(id, ^uint64(0)) >= RoleRead {
+				readers[id] = true
+			}
+		}
+		delete(readers, p.String())
+		for r := range readers {
+			id, err := peer.Decode(r)
+			if err != nil {
+				continue
+			}
+			sealed, err := threads.SealToPeer(id, newKey.Bytes())
+			if err != nil {
+				return fmt.Errorf("rotate the read key: %w", err)
+			}
+			keys[r] = sealed
+		}
+		ops = append(ops, ACLOp{Kind: ACLRotate, Epoch: uint64(len(acl.Rotations) + 1), Keys: keys})
+	}
+	if err := m.changeACL(ctx, tid, ops...); err != nil {
+		return err
+	}
+	if newKey != nil {
+		return m.s.SetCurrentReadKey(ctx, tid, newKey)
+	}
+	return nil
+}
+
+// SetAdmin gives or takes a peer's right to change the ACL.
+func (m *Manager) SetAdmin(ctx context.Context, tid ipel.ThreadID, p peer.ID, admin bool) error {
+	_, heads, err := m.nextSeqs(tid)
+	if err != nil {
+		return err
+	}
+	return m.changeACL(ctx, tid, ACLOp{Kind: ACLSetAdmin, Peer: p.String(), Admin: admin, From: heads[p.String()] + 1})
+}
+
+// SetDefault sets the role of peers the ACL does not name.
+func (m *Manager) SetDefault(ctx context.Context, tid ipel.ThreadID, role Role) error {
+	return m.changeACL(ctx, tid, ACLOp{Kind: ACLSetDefault, Role: role})
+}
+
+// SetDocRole gives a peer a role on one document, which overrides its
+// thread-level role for writes and deletes of that document.
+func (m *Manager) SetDocRole(ctx context.Context, tid ipel.ThreadID, coll, id string, p peer.ID, role Role) error {
+	if err := validCollection(coll); err != nil {
+		return err
+	}
+	if id == "" {
+		return fmt.Errorf("%w: empty document ID", ErrBadDocument)
+	}
+	_, heads, err := m.nextSeqs(tid)
+	if err != nil {
+		return err
+	}
+	return m.changeACL(ctx, tid, ACLOp{Kind: ACLSetDocRole, Coll: coll, ID: id, Peer: p.String(), Role: role, From: heads[p.String()] + 1})
+}
+
+// DocEntries lists the document-level roles of one document.
+func (a *ACL) DocEntries(coll, id string) []Entry {
+	prefix := docRoleKey(coll, id, "")
+	var out []Entry
+	for _, k := range sortedKeys(a.docRoles) {
+		if len(k) > len(prefix) && k[:len(prefix)] == prefix {
+			p := k[len(prefix):]
+			out = append(out, Entry{Peer: p, Role: a.DocRole(coll, id, p, ^uint64(0))})
+		}
+	}
+	return out
+}
+
+// Creator is the thread's creator.
+func (a *ACL) Creator() string { return a.creator }

@@ -1,0 +1,242 @@
+package views
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	ds "github.com/ipfs/go-datastore"
+	dsq "github.com/ipfs/go-datastore/query"
+
+	"github.com/kubo-threads/kubo-threads/codec"
+	"github.com/kubo-threads/kubo-threads/ipel"
+	"github.com/kubo-threads/kubo-threads/threads"
+)
+
+// The ACL's operations are kept, as they arrive, under the thread's view
+// prefix (so snapshots carry them), and a view rebuild keeps them: the ACL
+// must be whole before content is judged against it.
+
+func aclPrefix(tid ipel.ThreadID) string { return threadPrefix(tid) + "/acl" }
+
+func aclRecordKey(tid ipel.ThreadID, v Version) ds.Key {
+	return ds.RawKey(fmt.Sprintf("%s/%016x%08x%s%016x%08x", aclPrefix(tid), uint64(v.Clock.Wall), v.Clock.Counter, hex.EncodeToString(v.Log), v.Seq, v.Index))
+}
+
+// enforce stores an event's ACL operations and blanks the operations its
+// writer may not make at its seq: puts need the write role, deletes the
+// delete role (on the document, for documents), declarations the write role.
+func (env *applyEnv) enforce(ctx context.Context, ov *overlay, w ds.Write, rec threads.Record, ops Ops, dr *docReducer) (Ops, error) {
+	author := rec.Log.String()
+	base := len(ops.KV) + len(ops.Docs)
+	for i, op := range ops.ACL {
+		r := aclRecord{Op: op, Author: author, Seq: rec.Seq, Version: Version{Clock: rec.Clock, Log: []byte(rec.Log), Seq: rec.Seq, Index: base + i}}
+		b, err := codec.Marshal(&r)
+		if err != nil {
+			return ops, err
+		}
+		if err := ov.put(ctx, w, aclRecordKey(rec.Thread, r.Version), b); err != nil {
+			return ops, err
+		}
+		env.added = append(env.added, r)
+	}
+	role := env.acl.Role(author, rec.Seq)
+	kv := append([]KVOp(nil), ops.KV...)
+	for i, op := range kv {
+		if role < RoleWrite || (op.Delete && role < RoleDelete) {
+			kv[i] = KVOp{}
+		}
+	}
+	docs := append([]DocOp(nil), ops.Docs...)
+	for i, op := range docs {
+		need := RoleWrite
+		if op.Kind == DocDelete {
+			need = RoleDelete
+		}
+		got := role
+		if op.Kind == DocPut || op.Kind == DocDelete {
+			got = env.acl.DocRole(op.Coll, op.ID, author, rec.Seq)
+		}
+		if got < need {
+			docs[i] = DocOp{}
+		}
+	}
+	ops.KV, ops.Docs = kv, docs
+	return ops, nil
+}
+
+// loadACLRecords reads a thread's stored ACL operations.
+func (m *Manager) loadACLRecords(ctx context.Context, tid ipel.ThreadID) ([]aclRecord, error) {
+	res, err := m.store.Query(ctx, dsq.Query{Prefix: aclPrefix(tid)})
+	if err != nil {
+		return nil, err
+	}
+	entries, err := res.Rest()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]aclRecord, 0, len(entries))
+	for _, e := range entries {
+		var r aclRecord
+		if err := codec.Unmarshal(e.Value, &r); err != nil {
+			return nil, fmt.Errorf("ACL entry %s: %w", e.Key, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// aclAffects reports whether two ACLs judge any event up to applied
+// differently: roles are piecewise constant in seq, so comparing them at
+// every seq where either changes is enough.
+func aclAffects(old, next *ACL, applied map[ipel.LogID]uint64) bool {
+	for logID, upto := range applied {
+		p := logID.String()
+		points := map[uint64]bool{1: true}
+		var docKeys []string
+		for _, a := range []*ACL{old, next} {
+			for _, c := range a.roles[p] {
+				points[c.from] = true
+			}
+			for k, cs := range a.docRoles {
+				if len(k) > len(p) && k[len(k)-len(p):] == p && k[len(k)-len(p)-1] == 0 {
+					docKeys = append(docKeys, k)
+					for _, c := range cs {
+						points[c.from] = true
+					}
+				}
+			}
+		}
+		for pt := range points {
+			if pt > upto {
+				continue
+			}
+			if old.Role(p, pt) != next.Role(p, pt) {
+				return true
+			}
+			for _, k := range docKeys {
+				co, _ := latest(old.docRoles[k], pt)
+				cn, _ := latest(next.docRoles[k], pt)
+				if co.role != cn.role || co.from != cn.from {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// errACLChanged stops a runner whose ACL changed in a way that judges
+// events it already applied differently.
+var errACLChanged = errors.New("the ACL changed for events already applied")
+
+// loadRunnerACL resolves an access-controlled thread's ACL from its stored
+// operations; raw threads have none.
+func (m *Manager) loadRunnerACL(ctx context.Context, r *runner) error {
+	if r.tid.Variant() != ipel.VariantAccessControlled {
+		return nil
+	}
+	ti, err := m.s.Info(r.tid)
+	if err != nil {
+		return err
+	}
+	recs, err := m.loadACLRecords(ctx, r.tid)
+	if err != nil {
+		return err
+	}
+	r.creator, r.aclRecs, r.installed = ti.Creator.String(), recs, map[string]bool{}
+	r.acl = ResolveACL(r.creator, recs)
+	m.installKeys(ctx, r)
+	return nil
+}
+
+// aclChanged takes up ACL operations just applied: it resolves the ACL
+// again, takes up rotated read keys sealed to this node, and asks for a
+// replay when events already applied are judged differently now.
+func (m *Manager) aclChanged(ctx context.Context, r *runner, added []aclRecord, applied map[ipel.LogID]uint64) error {
+	r.aclRecs = append(r.aclRecs, added...)
+	next := ResolveACL(r.creator, r.aclRecs)
+	old := r.acl
+	r.acl = next
+	m.installKeys(ctx, r)
+	if aclAffects(old, next, applied) {
+		return errACLChanged
+	}
+	return nil
+}
+
+// installKeys hands the engine every rotated read key sealed to this node,
+// in version order, so the newest becomes the key new events are sealed
+// with.
+func (m *Manager) installKeys(ctx context.Context, r *runner) {
+	self := m.s.Self().String()
+	for _, rot := range r.acl.Rotations {
+		sealed, ok := rot.Keys[self]
+		if !ok {
+			continue
+		}
+		id := hex.EncodeToString(sealed)
+		if r.installed[id] {
+			continue
+		}
+		raw, err := m.s.OpenSealed(sealed)
+		if err != nil {
+			log.Warnf("views of %s: rotated read key %d: %s", r.tid, rot.Epoch, err)
+			r.installed[id] = true
+			continue
+		}
+		key, err := codec.KeyFromBytes(raw)
+		if err == nil {
+			err = m.s.SetCurrentReadKey(ctx, r.tid, key)
+		}
+		if err != nil {
+			log.Warnf("views of %s: rotated read key %d: %s", r.tid, rot.Epoch, err)
+			continue
+		}
+		r.installed[id] = true
+	}
+}
+
+// replay drops a thread's views (not its ACL operations) and starts
+// applying its events again from the start, without feeding changes
+// already fed.
+func (m *Manager) replay(ctx context.Context, r *runner) (map[ipel.LogID]uint64, error) {
+	r.applyMu.Lock()
+	defer r.applyMu.Unlock()
+	res, err := m.store.Query(ctx, dsq.Query{Prefix: threadPrefix(r.tid), KeysOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	entries, err := res.Rest()
+	if err != nil {
+		return nil, err
+	}
+	b, err := m.store.Batch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	keep := aclPrefix(r.tid) + "/"
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Key, keep) {
+			if err := b.Delete(ctx, ds.RawKey(e.Key)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := b.Commit(ctx); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	quiet := copyCursors(r.feed.quiet)
+	for l, s := range r.applied {
+		quiet[l] = max(quiet[l], s)
+	}
+	r.feed.quiet = quiet
+	r.applied = map[ipel.LogID]uint64{}
+	close(r.moved)
+	r.moved = make(chan struct{})
+	r.mu.Unlock()
+	return map[ipel.LogID]uint64{}, nil
+}
