@@ -78,7 +78,7 @@ func run() error {
 		w5docs    = flag.String("w5docs", "100k", "W5: documents the queries run over")
 		w6        = flag.String("w6", "1k,10k,100k", "W6: thread sizes to measure at (e.g. 1k,10k,100k,1M)")
 		w6sample  = flag.Int("w6sample", 1000, "W6: events appended per measurement")
-		w7        = flag.String("w7", "1,100,1000", "W7: thread counts to measure at (e.g. 1,100,10000)")
+		w7        = flag.String("w7", "1,100,1k,10k", "W7: thread counts to measure at")
 		w7members = flag.Int("w7members", 2, "W7: other daemons joining every thread")
 		w7window  = flag.Duration("w7window", 30*time.Second, "W7: idle measuring window (one anti-entropy period by default)")
 		goAPI     = flag.Bool("goapi", true, "W1: also measure the engine's Go API in-process (go test -bench; needs the Go toolchain and the source)")
@@ -179,6 +179,9 @@ func run() error {
 	}
 	fmt.Printf("\nJSON: %s\n", *out)
 	if *mdOut != "" {
+		if err := os.MkdirAll(filepath.Dir(*mdOut), 0o755); err != nil {
+			return err
+		}
 		f, err := os.Create(*mdOut)
 		if err != nil {
 			return err
