@@ -69,22 +69,36 @@ func (m *Manager) nextSeqs(tid ipel.ThreadID) (next uint64, heads map[string]uin
 	return next, heads, nil
 }
 
+// ownStanding returns an access-controlled thread's ACL, this node's peer
+// ID and the seq its next event gets.
+func (m *Manager) ownStanding(tid ipel.ThreadID) (*ACL, string, uint64, error) {
+	acl, err := m.runnerACL(tid)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	next, _, err := m.nextSeqs(tid)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	return acl, m.s.Self().String(), next, nil
+}
+
+func forbidden(what string, got, need Role) error {
+	return fmt.Errorf("%w: this node's role%s is %s, %s is needed", ErrForbidden, what, got, need)
+}
+
 // CheckWrite says whether this node may write operations that need the
 // given role to a thread: always in a raw thread, by the ACL otherwise.
 func (m *Manager) CheckWrite(tid ipel.ThreadID, need Role) error {
 	if tid.Variant() != ipel.VariantAccessControlled {
 		return nil
 	}
-	acl, err := m.runnerACL(tid)
+	acl, self, next, err := m.ownStanding(tid)
 	if err != nil {
 		return err
 	}
-	next, _, err := m.nextSeqs(tid)
-	if err != nil {
-		return err
-	}
-	if got := acl.Role(m.s.Self().String(), next); got < need {
-		return fmt.Errorf("%w: this node's role is %s, %s is needed", ErrForbidden, got, need)
+	if got := acl.Role(self, next); got < need {
+		return forbidden("", got, need)
 	}
 	return nil
 }
@@ -95,22 +109,17 @@ func (m *Manager) checkOps(tid ipel.ThreadID, ops Ops) error {
 	if tid.Variant() != ipel.VariantAccessControlled || (len(ops.KV) == 0 && len(ops.Docs) == 0) {
 		return nil
 	}
-	acl, err := m.runnerACL(tid)
+	acl, self, next, err := m.ownStanding(tid)
 	if err != nil {
 		return err
 	}
-	next, _, err := m.nextSeqs(tid)
-	if err != nil {
-		return err
-	}
-	self := m.s.Self().String()
 	for _, op := range ops.KV {
 		need := RoleWrite
 		if op.Delete {
 			need = RoleDelete
 		}
 		if got := acl.Role(self, next); got < need {
-			return fmt.Errorf("%w: this node's role is %s, %s is needed", ErrForbidden, got, need)
+			return forbidden("", got, need)
 		}
 	}
 	for _, op := range ops.Docs {
@@ -122,7 +131,7 @@ func (m *Manager) checkOps(tid ipel.ThreadID, ops Ops) error {
 			got = acl.DocRole(op.Coll, op.ID, self, next)
 		}
 		if got < need {
-			return fmt.Errorf("%w: this node's role on %s/%s is %s, %s is needed", ErrForbidden, op.Coll, op.ID, got, need)
+			return forbidden(" on "+op.Coll+"/"+op.ID, got, need)
 		}
 	}
 	return nil

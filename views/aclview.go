@@ -205,27 +205,8 @@ func (m *Manager) installKeys(ctx context.Context, r *runner) {
 func (m *Manager) replay(ctx context.Context, r *runner) (map[ipel.LogID]uint64, error) {
 	r.applyMu.Lock()
 	defer r.applyMu.Unlock()
-	res, err := m.store.Query(ctx, dsq.Query{Prefix: threadPrefix(r.tid), KeysOnly: true})
-	if err != nil {
-		return nil, err
-	}
-	entries, err := res.Rest()
-	if err != nil {
-		return nil, err
-	}
-	b, err := m.store.Batch(ctx)
-	if err != nil {
-		return nil, err
-	}
 	keep := aclPrefix(r.tid) + "/"
-	for _, e := range entries {
-		if !strings.HasPrefix(e.Key, keep) {
-			if err := b.Delete(ctx, ds.RawKey(e.Key)); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if err := b.Commit(ctx); err != nil {
+	if err := m.deleteUnder(ctx, threadPrefix(r.tid), func(k string) bool { return strings.HasPrefix(k, keep) }); err != nil {
 		return nil, err
 	}
 	r.mu.Lock()

@@ -437,6 +437,12 @@ func (m *Manager) Drop(ctx context.Context, tid ipel.ThreadID) error {
 
 // dropPrefix deletes every entry under a prefix, in one batch.
 func (m *Manager) dropPrefix(ctx context.Context, prefix string) error {
+	return m.deleteUnder(ctx, prefix, nil)
+}
+
+// deleteUnder deletes the entries under prefix except those keep holds on
+// to, in one batch, so a crash leaves either all of them or none.
+func (m *Manager) deleteUnder(ctx context.Context, prefix string, keep func(key string) bool) error {
 	prefix += "/"
 	res, err := m.store.Query(ctx, dsq.Query{Prefix: prefix, KeysOnly: true})
 	if err != nil {
@@ -451,10 +457,10 @@ func (m *Manager) dropPrefix(ctx context.Context, prefix string) error {
 		return err
 	}
 	for _, e := range entries {
-		if !strings.HasPrefix(e.Key, prefix) {
+		if !strings.HasPrefix(e.Key, prefix) || (keep != nil && keep(e.Key)) {
 			continue
 		}
-		if err := b.Delete(ctx, ds.NewKey(e.Key)); err != nil {
+		if err := b.Delete(ctx, ds.RawKey(e.Key)); err != nil {
 			return err
 		}
 	}

@@ -165,37 +165,8 @@ func (m *Manager) loadSnapshot(ctx context.Context, r *runner) (map[ipel.LogID]u
 
 // dropExceptLocal deletes a thread's views but its node-local data.
 func (m *Manager) dropExceptLocal(ctx context.Context, tid ipel.ThreadID) error {
-	prefix := threadPrefix(tid)
-	res, err := m.store.Query(ctx, dsq.Query{Prefix: prefix + "/", KeysOnly: true})
-	if err != nil {
-		return err
-	}
-	entries, err := res.Rest()
-	if err != nil {
-		return err
-	}
-	b, err := m.store.Batch(ctx)
-	if err != nil {
-		return err
-	}
-	for i, e := range entries {
-		rel := strings.TrimPrefix(e.Key, prefix)
-		if len(rel) == len(e.Key) || strings.HasPrefix(rel, localPart) {
-			continue
-		}
-		if err := b.Delete(ctx, ds.NewKey(e.Key)); err != nil {
-			return err
-		}
-		if (i+1)%4096 == 0 {
-			if err := b.Commit(ctx); err != nil {
-				return err
-			}
-			if b, err = m.store.Batch(ctx); err != nil {
-				return err
-			}
-		}
-	}
-	return b.Commit(ctx)
+	local := threadPrefix(tid) + localPart
+	return m.deleteUnder(ctx, threadPrefix(tid), func(k string) bool { return strings.HasPrefix(k, local) })
 }
 
 // Compact compacts a thread's logs at its latest snapshot (see

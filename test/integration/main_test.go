@@ -220,6 +220,7 @@ type threadOut struct {
 	ID      string
 	Variant string
 	Created time.Time
+	Creator string
 	Keys    struct {
 		Follow, Read bool
 		Log          string
