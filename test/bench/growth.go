@@ -157,7 +157,7 @@ func mib(n int64) float64 { return float64(n) / (1 << 20) }
 type bwTotals struct{ TotalIn, TotalOut int64 }
 
 // pubsubProtocols are the gossipsub protocol IDs Kubo's pubsub speaks.
-var pubsubProtocols = []string{"/meshsub/1.2.0", "/meshsub/1.1.0", "/meshsub/1.0.0", "/floodsub/1.0.0"}
+var pubsubProtocols = []string{"/meshsub/1.3.0", "/meshsub/1.2.0", "/meshsub/1.1.0", "/meshsub/1.0.0", "/floodsub/1.0.0"}
 
 // traffic is the bytes in and out of the sync protocol, of pubsub, and of
 // all libp2p protocols together.

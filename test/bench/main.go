@@ -138,7 +138,7 @@ func run() error {
 	defer os.RemoveAll(dir)
 
 	rep := &Report{
-		Command: "go run ./test/bench " + strings.Join(os.Args[1:], " "),
+		Command: strings.TrimSpace("cd test/bench && go run . " + strings.Join(os.Args[1:], " ")),
 		Binary:  binVersion(*bin), Started: time.Now().UTC().Format(time.RFC3339), Quick: *quick, Runs: *runs,
 		Sizes: map[string]any{"clients": sz.Clients, "W1": sz.W1Events, "W2": sz.W2Events, "W3": sz.W3Duration.String(),
 			"W4": sz.W4Events, "W5": sz.W5Puts, "W5docs": sz.W5Docs, "W6": sz.W6Sizes, "W6sample": sz.W6Sample,
