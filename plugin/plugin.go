@@ -91,6 +91,10 @@ func (p *threadsPlugin) Start(node *core.IpfsNode) error {
 	if p.cfgErr != nil {
 		return p.cfgErr
 	}
+	faults, err := faultsFromEnv()
+	if err != nil {
+		return fmt.Errorf("start threads: %w", err)
+	}
 	store := namespace.Wrap(node.Repo.Datastore(), ds.NewKey(datastoreNamespace))
 	svc, err := threads.New(context.Background(), threads.Deps{
 		Datastore:  store,
@@ -101,6 +105,7 @@ func (p *threadsPlugin) Start(node *core.IpfsNode) error {
 		PubSub:     node.PubSub,
 		Identity:   node.PrivateKey,
 		Metrics:    prometheus.DefaultRegisterer, // Kubo serves it at /debug/metrics/prometheus
+		Faults:     faults,                       // testing only: see faults.go
 	}, p.cfg.engine())
 	if err != nil {
 		return fmt.Errorf("start threads: %w", err)

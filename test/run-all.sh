@@ -31,6 +31,7 @@ fi
 echo "== go vet"
 go vet ./...
 go vet -tags integration ./test/...
+(cd test/bench && go vet ./...) # a module of its own (its plotting library stays out of the root go.mod)
 
 echo "== unit tests"
 go test -count=1 ./...
@@ -48,6 +49,11 @@ echo "== build"
 
 echo "== integration tests (real daemons)"
 IPFS_THREADS_BIN="$root/bin/ipfs" go test -count=1 -tags integration -timeout 20m ./test/integration/...
+
+echo "== bench, quick mode (real daemons; the full run is make bench)"
+benchtmp=$(mktemp -d)
+(cd test/bench && go run . -quick -bin "$root/bin/ipfs" -out "$benchtmp/bench.json" -charts "$benchtmp/charts")
+rm -rf "$benchtmp"
 
 echo "== sharness"
 ./test/sharness/run.sh

@@ -101,6 +101,9 @@ type Deps struct {
 	Identity crypto.PrivKey
 	// Metrics, when set, receives the engine's Prometheus metrics.
 	Metrics prometheus.Registerer
+	// Faults, for tests only, drops and reorders this node's outgoing
+	// pushes and publications.
+	Faults Faults
 }
 
 // Service is the engine of one node.
@@ -179,6 +182,9 @@ func New(ctx context.Context, deps Deps, cfg Config) (*Service, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
+	if err := deps.Faults.validate(); err != nil {
+		return nil, err
+	}
 	def := DefaultConfig()
 	if cfg.MaxBodySize <= 0 {
 		cfg.MaxBodySize = def.MaxBodySize
@@ -206,6 +212,7 @@ func New(ctx context.Context, deps Deps, cfg Config) (*Service, error) {
 			return nil, err
 		}
 		s.net = newNetwork(s, deps.Host, deps.PubSub, book)
+		deps.Faults.install(s.net)
 		ths, _ := s.allThreads()
 		s.net.start(ths)
 	}

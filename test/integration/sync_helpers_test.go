@@ -24,6 +24,8 @@ type syncOpts struct {
 	pubsub      bool   // Pubsub.Enabled
 	antiEntropy string // plugin AntiEntropyInterval ("" for the default)
 	follow      bool   // plugin AcceptFollowInvites
+	// env is added to the daemon's environment (e.g. the fault knob).
+	env map[string]string
 }
 
 // syncNode is a named daemon of a multi-node test.
@@ -32,6 +34,8 @@ type syncNode struct {
 	name string
 	// stderr of the daemons this node ran before its current one.
 	past []string
+	// env is added to the daemon's environment.
+	env map[string]string
 }
 
 // newCluster makes one harness for all the nodes of a test.
@@ -65,7 +69,7 @@ func newSyncNode(t *testing.T, h *harness.Harness, name string, o syncOpts) *syn
 		}
 		c.Plugins.Plugins["threads"] = config.Plugin{Config: pc}
 	})
-	s := &syncNode{node: &node{Node: hn, t: t, h: h}, name: name}
+	s := &syncNode{node: &node{Node: hn, t: t, h: h}, name: name, env: o.env}
 	t.Logf("node %s is %s", name, s.id())
 	// On failure, show what every daemon of the node said (threads at debug
 	// level), newest last.
@@ -95,10 +99,12 @@ func (s *syncNode) launch() {
 	if s.Daemon != nil {
 		s.past = append(s.past, s.Daemon.Stderr.String())
 	}
+	env := map[string]string{"GOLOG_LOG_LEVEL": "error,threads=debug"}
+	for k, v := range s.env {
+		env[k] = v
+	}
 	t0 := time.Now()
-	s.StartDaemonWithReq(harness.RunRequest{CmdOpts: []harness.CmdOpt{
-		harness.RunWithEnv(map[string]string{"GOLOG_LOG_LEVEL": "error,threads=debug"}),
-	}}, "")
+	s.StartDaemonWithReq(harness.RunRequest{CmdOpts: []harness.CmdOpt{harness.RunWithEnv(env)}}, "")
 	s.t.Logf("node %s: daemon up in %s (pid %d)", s.name, time.Since(t0).Round(time.Millisecond), s.Daemon.Cmd.Process.Pid)
 }
 
