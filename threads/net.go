@@ -51,7 +51,10 @@ type network struct {
 	topics   map[ipel.ThreadID]*topicSub
 	backoff  map[peer.ID]backoffState
 	syncing  map[syncKey]bool
-	pending  map[pendingKey]map[uint64]pendingEvent
+	// synced records, per thread and peer, this node's heads after the
+	// last successful sync and when it ended (see antiEntropy).
+	synced  map[syncKey]syncedState
+	pending map[pendingKey]map[uint64]pendingEvent
 
 	stats netStats
 
@@ -82,6 +85,7 @@ type netStats struct {
 	received atomic.Uint64
 	pushed   atomic.Uint64
 	pulled   atomic.Uint64
+	syncs    atomic.Uint64 // syncs with a peer started by this node
 }
 
 // reject counts and logs input refused from a peer.
@@ -130,7 +134,7 @@ func newNetwork(s *Service, h host.Host, ps *pubsub.PubSub, book *ipel.AddrBook)
 	n := &network{
 		s: s, host: h, ps: ps, book: book, ctx: ctx, cancel: cancel,
 		outboxes: map[peer.ID]*outbox{}, topics: map[ipel.ThreadID]*topicSub{},
-		backoff: map[peer.ID]backoffState{}, syncing: map[syncKey]bool{},
+		backoff: map[peer.ID]backoffState{}, syncing: map[syncKey]bool{}, synced: map[syncKey]syncedState{},
 		pending: map[pendingKey]map[uint64]pendingEvent{},
 	}
 	n.stats.met = s.met
@@ -269,6 +273,10 @@ func (n *network) serve(ctx context.Context, from peer.ID, m *codec.Message) (*c
 		n.receiveEvents(ctx, th, from, m)
 		return ok, nil
 	case codec.MsgHeads:
+		// The asker tells its own heads: when it holds more, pull from it.
+		if aheadOf(th, m.Heads) && !n.inBackoff(from) {
+			n.syncSoon(th, from)
+		}
 		return &codec.Message{Type: codec.MsgHeads, Heads: th.heads()}, nil
 	case codec.MsgPull:
 		return n.servePull(ctx, th, from, m)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,8 +16,23 @@ import (
 	"github.com/kubo-threads/kubo-threads/ipel"
 )
 
+// quietRounds is how many anti-entropy rounds a thread and a peer may go
+// without a sync when nothing changed on this node since their last one.
+const quietRounds = 10
+
+// syncedState is this node's heads after a successful sync with a peer.
+type syncedState struct {
+	heads string
+	at    time.Time
+}
+
 // antiEntropy periodically syncs every thread with every peer the address
-// book knows for it, repairing whatever pushes and pubsub missed.
+// book knows for it, repairing whatever pushes and pubsub missed. A sync
+// pulls what the peer has, and tells the peer this node's heads, so that
+// the peer pulls what it lacks: a thread whose heads did not move on this
+// node since its last sync with a peer waits (up to quietRounds rounds),
+// since a change on the peer's side makes the peer start the sync. An idle
+// thread costs next to nothing.
 func (n *network) antiEntropy() {
 	defer n.wg.Done()
 	t := time.NewTicker(n.s.cfg.AntiEntropyInterval)
@@ -30,11 +47,23 @@ func (n *network) antiEntropy() {
 		if err != nil {
 			return
 		}
+		quietFor := quietRounds * n.s.cfg.AntiEntropyInterval
 		for _, th := range ths {
+			var digest string
 			for _, p := range n.book.Peers(n.ctx, th.id) {
-				if p.ID != n.self() && !n.inBackoff(p.ID) {
-					n.syncSoon(th, p.ID)
+				if p.ID == n.self() || n.inBackoff(p.ID) {
+					continue
 				}
+				if digest == "" {
+					digest = headsDigest(th.heads())
+				}
+				n.mu.Lock()
+				last, ok := n.synced[syncKey{th.id, p.ID}]
+				n.mu.Unlock()
+				if ok && last.heads == digest && time.Since(last.at) < quietFor {
+					continue
+				}
+				n.syncSoon(th, p.ID)
 			}
 		}
 	}
@@ -56,12 +85,17 @@ func (n *network) syncSoon(th *thread, p peer.ID) {
 			delete(n.syncing, key)
 			n.mu.Unlock()
 		}()
+		n.stats.syncs.Add(1)
 		if err := n.syncWith(n.ctx, th, p); err != nil {
 			n.failed(p)
 			log.Debugf("sync %s with %s: %s", th.id, p, err)
 			return
 		}
 		n.succeeded(p)
+		digest := headsDigest(th.heads())
+		n.mu.Lock()
+		n.synced[key] = syncedState{heads: digest, at: time.Now()}
+		n.mu.Unlock()
 	})
 	if !started {
 		n.mu.Lock()
@@ -78,7 +112,7 @@ func (n *network) syncWith(ctx context.Context, th *thread, p peer.ID) error {
 	}); err != nil {
 		return err
 	}
-	resp, err := n.request(ctx, p, &codec.Message{Type: codec.MsgHeads, Thread: th.id.Bytes(), Auth: n.auth(th, p)})
+	resp, err := n.request(ctx, p, &codec.Message{Type: codec.MsgHeads, Thread: th.id.Bytes(), Auth: n.auth(th, p), Heads: th.heads()})
 	if err != nil {
 		return err
 	}
@@ -98,6 +132,29 @@ func (n *network) syncWith(ctx context.Context, th *thread, p peer.ID) error {
 		}
 	}
 	return nil
+}
+
+// headsDigest is a thread's heads as one comparable string.
+func headsDigest(heads []codec.Head) string {
+	parts := make([]string, len(heads))
+	for i, h := range heads {
+		parts[i] = fmt.Sprintf("%x:%d", h.Log, h.Seq)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+// aheadOf reports whether heads hold an event this node lacks.
+func aheadOf(th *thread, heads []codec.Head) bool {
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	for _, h := range heads {
+		st := th.logs[ipel.LogID(h.Log)]
+		if st == nil || h.Seq > st.seq {
+			return true
+		}
+	}
+	return false
 }
 
 // pullLog pulls a log from a peer up to seq `to`, in batches.
