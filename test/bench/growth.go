@@ -220,8 +220,10 @@ func (b *bench) w7(ctx context.Context) error {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "  W7 %d threads with %d members each, set up in %s\n", held, len(members), time.Since(t0).Round(time.Millisecond))
-		// Let joins' pulls and announcements settle before measuring idling.
-		settle := min(10*time.Second, b.sz.W7Window)
+		// Let joins' pulls and announcements settle, and every daemon run
+		// its first anti-entropy round over the new threads (30 s by
+		// default), before measuring idling.
+		settle := min(35*time.Second, b.sz.W7Window+5*time.Second)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
