@@ -159,6 +159,15 @@ var aclChangeEncoder = cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer
 	return nil
 })
 
+// roleArg parses a role argument into a client error on failure.
+func roleArg(s string) (views.Role, error) {
+	role, err := views.ParseRole(s)
+	if err != nil {
+		return 0, cmds.Errorf(cmds.ErrClient, "%s", err)
+	}
+	return role, nil
+}
+
 func peerArg(s string) (peer.ID, error) {
 	id, err := peer.Decode(s)
 	if err != nil {
@@ -194,9 +203,9 @@ the ACL. The peer still needs an invite for the keys of its role.
 			if err != nil {
 				return err
 			}
-			role, err := views.ParseRole(req.Arguments[2])
+			role, err := roleArg(req.Arguments[2])
 			if err != nil {
-				return cmds.Errorf(cmds.ErrClient, "%s", err)
+				return err
 			}
 			if err := b.Views.SetRole(req.Context, tid, who, role); err != nil {
 				return userError(err)
@@ -280,9 +289,9 @@ func aclDefaultCmd(p Provider) *cmds.Command {
 			if err != nil {
 				return err
 			}
-			role, err := views.ParseRole(req.Arguments[1])
+			role, err := roleArg(req.Arguments[1])
 			if err != nil {
-				return cmds.Errorf(cmds.ErrClient, "%s", err)
+				return err
 			}
 			if err := b.Views.SetDefault(req.Context, tid, role); err != nil {
 				return userError(err)
@@ -331,9 +340,9 @@ the document.
 					if err != nil {
 						return err
 					}
-					role, err := views.ParseRole(req.Arguments[4])
+					role, err := roleArg(req.Arguments[4])
 					if err != nil {
-						return cmds.Errorf(cmds.ErrClient, "%s", err)
+						return err
 					}
 					if err := b.Views.SetDocRole(req.Context, tid, req.Arguments[1], req.Arguments[2], who, role); err != nil {
 						return userError(err)
