@@ -7,6 +7,7 @@ import (
 
 	cmds "github.com/ipfs/go-ipfs-cmds"
 	oldcmds "github.com/ipfs/kubo/commands"
+	"github.com/ipfs/kubo/repo/fsrepo"
 	"github.com/libp2p/go-libp2p/core/host"
 
 	"github.com/kubo-threads/kubo-threads/ipel"
@@ -26,8 +27,21 @@ type Backend struct {
 	Host    host.Host
 }
 
-// Provider returns the running backend, or nil when this process runs none.
-type Provider func() *Backend
+// Provider returns the running backend or, when this process runs none, the
+// reason why: ErrNoDaemon, ErrDisabled or ErrStopped. It must not open the
+// repo.
+type Provider func() (*Backend, error)
+
+// Why a command finds no backend.
+var (
+	// ErrNoDaemon: the command runs in an ipfs process that is not the
+	// daemon, i.e. the CLI found no daemon to send it to.
+	ErrNoDaemon = errors.New("threads runs inside the IPFS daemon, and no daemon is running for this repo: start it with 'ipfs daemon' and try again")
+	// ErrDisabled: the plugin is disabled in the node's config.
+	ErrDisabled = fmt.Errorf("threads is disabled in this node's config: set Plugins.Plugins.%s.Disabled to false and restart the daemon", PluginName)
+	// ErrStopped: the daemon has stopped the engine and is shutting down.
+	ErrStopped = errors.New("threads has stopped: the daemon is shutting down")
+)
 
 // Root returns the `threads` command tree.
 func Root(p Provider) *cmds.Command {
@@ -70,16 +84,27 @@ The threads commands run inside the daemon: start it with 'ipfs daemon'.
 
 // backend returns the running backend or an error that tells the user why
 // there is none.
+//
+// Without a backend it must not open the repo (e.g. with the environment's
+// GetConfig or GetNode, which build an offline node): run by the CLI with no
+// daemon, that would take the repo lock, which a daemon starting at the same
+// time needs, and run Kubo's repo checks, all to print an error.
 func backend(p Provider, env cmds.Environment) (*Backend, error) {
-	if b := p(); b != nil {
+	b, err := p()
+	if b != nil {
 		return b, nil
 	}
-	if cctx, ok := env.(*oldcmds.Context); ok {
-		if cfg, err := cctx.GetConfig(); err == nil && cfg.Plugins.Plugins[PluginName].Disabled {
-			return nil, fmt.Errorf("threads is disabled in this node's config: set Plugins.Plugins.%s.Disabled to false and restart the daemon", PluginName)
+	if err == nil {
+		err = ErrNoDaemon
+	}
+	if errors.Is(err, ErrNoDaemon) {
+		// No repo at all: say to make one, as Kubo's own commands do. Only
+		// the config file's existence is checked, without any lock.
+		if cctx, ok := env.(*oldcmds.Context); ok && !fsrepo.IsInitialized(cctx.ConfigRoot) {
+			return nil, fsrepo.NoRepoError{Path: cctx.ConfigRoot}
 		}
 	}
-	return nil, errors.New("threads runs inside the IPFS daemon, and no daemon is running for this repo: start it with 'ipfs daemon' and try again")
+	return nil, err
 }
 
 // threadArg returns the running backend and the thread named by the first

@@ -1,11 +1,14 @@
 package plugin
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	kuboplugin "github.com/ipfs/kubo/plugin"
+
+	"github.com/kubo-threads/kubo-threads/commands"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -40,5 +43,28 @@ func TestBadConfigFailsOnlyTheDaemon(t *testing.T) {
 	}
 	if err := p.Start(nil); err == nil || !strings.Contains(err.Error(), "MaxBodySize") {
 		t.Fatalf("Start accepted a bad config: %v", err)
+	}
+}
+
+// TestBackendReasons: without a running engine the provider says why from
+// the plugin's own state: never loaded (Kubo skips a disabled plugin),
+// loaded but not started (an ipfs process that is not the daemon), closed
+// (the daemon is shutting down).
+func TestBackendReasons(t *testing.T) {
+	p := &threadsPlugin{}
+	if b, err := p.backend(); b != nil || !errors.Is(err, commands.ErrDisabled) {
+		t.Fatalf("not loaded: %v, %v; want ErrDisabled", b, err)
+	}
+	if err := p.Init(&kuboplugin.Environment{}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := p.backend(); b != nil || !errors.Is(err, commands.ErrNoDaemon) {
+		t.Fatalf("loaded, not started: %v, %v; want ErrNoDaemon", b, err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := p.backend(); b != nil || !errors.Is(err, commands.ErrStopped) {
+		t.Fatalf("closed: %v, %v; want ErrStopped", b, err)
 	}
 }

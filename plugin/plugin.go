@@ -63,9 +63,11 @@ func (*codecPlugin) Register(reg multicodec.Registry) error {
 // threadsPlugin runs the engine inside the daemon.
 type threadsPlugin struct {
 	mu      sync.Mutex
+	loaded  bool // Init ran: Kubo neither loads nor inits a disabled plugin
 	cfg     Config
 	cfgErr  error // a bad config stops the daemon, not every ipfs command
 	running *commands.Backend
+	stopped bool // Close ran: the daemon is shutting down
 }
 
 var _ kuboplugin.PluginDaemonInternal = (*threadsPlugin)(nil)
@@ -79,7 +81,7 @@ func (*threadsPlugin) Version() string { return Version }
 func (p *threadsPlugin) Init(env *kuboplugin.Environment) error {
 	cfg, err := parseConfig(env.Config)
 	p.mu.Lock()
-	p.cfg, p.cfgErr = cfg, err
+	p.loaded, p.cfg, p.cfgErr = true, cfg, err
 	p.mu.Unlock()
 	return nil
 }
@@ -125,6 +127,7 @@ func (p *threadsPlugin) Start(node *core.IpfsNode) error {
 func (p *threadsPlugin) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.stopped = true
 	if p.running == nil {
 		return nil
 	}
@@ -133,9 +136,23 @@ func (p *threadsPlugin) Close() error {
 	return err
 }
 
-// backend is the commands' Provider.
-func (p *threadsPlugin) backend() *commands.Backend {
+// backend is the commands' Provider. Without a running engine it tells why
+// from what this process has seen of the plugin, never from the repo: a
+// command run by the CLI without a daemon must fail without opening it.
+//
+// Kubo loads the plugins of every ipfs process, CLI or daemon, but it skips
+// a disabled plugin altogether; Start runs only in the daemon.
+func (p *threadsPlugin) backend() (*commands.Backend, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.running
+	switch {
+	case p.running != nil:
+		return p.running, nil
+	case !p.loaded:
+		return nil, commands.ErrDisabled
+	case p.stopped:
+		return nil, commands.ErrStopped
+	default:
+		return nil, commands.ErrNoDaemon
+	}
 }

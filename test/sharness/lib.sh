@@ -145,7 +145,8 @@ test_init_ipfs() {
 # for $IPFS_PATH, its output in $IPFS_PATH.daemon.N.out, and waits until it
 # says 'Daemon is ready' and answers through its API. Sets IPFS_DAEMON_PID
 # and IPFS_DAEMON_OUT. Nothing touches the repo while the daemon starts (a
-# command run without a daemon would take the repo lock).
+# stock Kubo command run without a daemon would take the repo lock; the
+# threads commands never open the repo, see t0015).
 IPFS_DAEMON_COUNT=0
 ipfs_daemon_ready() {
 	grep -q 'Daemon is ready' "$IPFS_DAEMON_OUT" 2>/dev/null && return 0
