@@ -168,14 +168,6 @@ func roleArg(s string) (views.Role, error) {
 	return role, nil
 }
 
-func peerArg(s string) (peer.ID, error) {
-	id, err := peer.Decode(s)
-	if err != nil {
-		return "", cmds.Errorf(cmds.ErrClient, "invalid peer ID %q: %s", s, err)
-	}
-	return id, nil
-}
-
 func aclGrantCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
 		Helptext: cmds.HelpText{
@@ -199,7 +191,7 @@ the ACL. The peer still needs an invite for the keys of its role.
 			if err != nil {
 				return err
 			}
-			who, err := peerArg(req.Arguments[1])
+			who, err := peerArg("peer ID", req.Arguments[1])
 			if err != nil {
 				return err
 			}
@@ -247,7 +239,7 @@ only the admin right.
 			if err != nil {
 				return err
 			}
-			who, err := peerArg(req.Arguments[1])
+			who, err := peerArg("peer ID", req.Arguments[1])
 			if err != nil {
 				return err
 			}
@@ -336,7 +328,7 @@ the document.
 					if err != nil {
 						return err
 					}
-					who, err := peerArg(req.Arguments[3])
+					who, err := peerArg("peer ID", req.Arguments[3])
 					if err != nil {
 						return err
 					}

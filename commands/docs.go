@@ -486,7 +486,7 @@ type, ID, document.
 			if errors.Is(err, req.Context.Err()) {
 				return nil
 			}
-			return err
+			return userError(err)
 		},
 		Type: ChangeOutput{},
 		Encoders: cmds.EncoderMap{

@@ -60,8 +60,8 @@ events.
 			}
 			var to peer.ID
 			if s, _ := req.Options["to"].(string); s != "" {
-				if to, err = peer.Decode(s); err != nil {
-					return cmds.Errorf(cmds.ErrClient, "invalid --to peer ID %q: %s", s, err)
+				if to, err = peerArg("--to peer ID", s); err != nil {
+					return err
 				}
 			}
 			body, err := readBody(req, b.Threads.Config().MaxBodySize)
@@ -146,29 +146,82 @@ func eventOutput(r threads.Record) *EventOutput {
 // peer; a body that starts with it is quoted.
 const privateMark = "(private to "
 
-// eventTextEncoder prints one line an event: log, seq, CID, time, body. A
-// body that is not printable UTF-8 on one line, or that starts with a quote
-// or with the private mark, is quoted. A private event for another peer
-// shows "(private to <peer>)" in place of its body.
+// previewWidth is how many columns of a body the text output of log and
+// listen prints without --full.
+const previewWidth = 64
+
+// eventTextEncoder prints one line an event: log, seq, CID, time, body. The
+// body column is the body as is when it is printable UTF-8 on one line of at
+// most previewWidth characters that starts with neither a quote nor the
+// private mark; otherwise it is Go-quoted, and, unless --full is given,
+// shortened to a quoted prefix of at most previewWidth columns followed by
+// "... (N bytes)". A private event for another peer shows
+// "(private to <peer>)" in place of its body.
 var eventTextEncoder = cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *EventOutput) error {
-	body := printable(out.Body)
-	if out.Private {
+	var body string
+	switch full, _ := req.Options[fullOption].(bool); {
+	case out.Private:
 		body = privateMark + out.To + ")"
+	case full:
+		body = printable(out.Body)
+	default:
+		body = bodyPreview(out.Body, previewWidth)
 	}
 	_, err := fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", out.Log, out.Seq, out.Cid, out.Time.Format(time.RFC3339Nano), body)
 	return err
 })
 
+// fullOption makes log and listen print whole bodies.
+const fullOption = "full"
+
+func fullBodiesOption() cmds.Option {
+	return cmds.BoolOption(fullOption, "Print whole bodies (text output), not a preview.")
+}
+
+// printable returns b as is when it is printable UTF-8 on one line that
+// starts with neither a quote nor the private mark, and Go-quoted otherwise.
 func printable(b []byte) string {
+	if verbatim(b) {
+		return string(b)
+	}
+	return strconv.Quote(string(b))
+}
+
+func verbatim(b []byte) bool {
 	if !utf8.Valid(b) || bytes.HasPrefix(b, []byte{'"'}) || bytes.HasPrefix(b, []byte(privateMark)) {
-		return strconv.Quote(string(b))
+		return false
 	}
 	for _, r := range string(b) {
 		if !strconv.IsPrint(r) {
-			return strconv.Quote(string(b))
+			return false
 		}
 	}
-	return string(b)
+	return true
+}
+
+// bodyPreview is printable(b) when that is at most width characters
+// (quotes excluded); otherwise the Go-quoted longest prefix of b that
+// quotes to at most width characters, then "... (N bytes)". A text body
+// keeps width characters, a binary one a quarter as many bytes (\xNN).
+func bodyPreview(b []byte, width int) string {
+	if len(b) <= utf8.UTFMax*width { // longer ones have more than width characters
+		if verbatim(b) && utf8.RuneCount(b) <= width {
+			return string(b)
+		}
+		if q := strconv.Quote(string(b)); utf8.RuneCountInString(q) <= width+2 {
+			return q
+		}
+	}
+	cols, end := 0, 0
+	for end < len(b) {
+		_, size := utf8.DecodeRune(b[end:])
+		n := utf8.RuneCountInString(strconv.Quote(string(b[end:end+size]))) - 2
+		if cols+n > width {
+			break
+		}
+		cols, end = cols+n, end+size
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(string(b[:end])), len(b))
 }
 
 func logCmd(p Provider) *cmds.Command {
@@ -194,6 +247,7 @@ and "Private": true with a null body when this node cannot read it.
 			cmds.StringOption("log", "Only this log (a log ID)."),
 			cmds.Uint64Option("since", "Skip each log's events up to and including this seq.").WithDefault(uint64(0)),
 			cmds.IntOption("limit", "Print at most this many events (0: all).").WithDefault(0),
+			fullBodiesOption(),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
 			b, tid, err := threadArg(p, req, env)
@@ -208,7 +262,7 @@ and "Private": true with a null body when this node cannot read it.
 			}
 			if s, _ := req.Options["log"].(string); s != "" {
 				if q.Log, err = ipel.ParseLogID(s); err != nil {
-					return cmds.Errorf(cmds.ErrClient, "%s", err)
+					return cmds.Errorf(cmds.ErrClient, "invalid log ID %q (want a log ID such as 12D3KooW...; 'ipfs threads info' lists the thread's logs)", clipArg(s))
 				}
 			}
 			recs, err := b.Threads.Events(req.Context, tid, q)
@@ -248,7 +302,7 @@ anywhere else cat fails, naming the recipient.
 			}
 			c, err := cid.Decode(req.Arguments[1])
 			if err != nil {
-				return cmds.Errorf(cmds.ErrClient, "invalid event CID %q: %s", req.Arguments[1], err)
+				return cmds.Errorf(cmds.ErrClient, "invalid event CID %q (want a CID such as bahqihqab...; 'ipfs threads log' lists the thread's events)", clipArg(req.Arguments[1]))
 			}
 			rec, err := b.Threads.Event(req.Context, tid, c)
 			if err != nil {
@@ -279,6 +333,7 @@ included.
 		},
 		Options: []cmds.Option{
 			cmds.Uint64Option("since", "Start after this seq in each log.").WithDefault(uint64(0)),
+			fullBodiesOption(),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
 			b, tid, err := threadArg(p, req, env)

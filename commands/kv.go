@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -52,6 +51,13 @@ func kvStore(p Provider, req *cmds.Request, env cmds.Environment) (*views.KV, er
 type KVEntry struct {
 	Key   string
 	Value []byte `json:",omitempty"`
+}
+
+// KVValue is a key and its value as `kv get` prints it: in text the value
+// alone, as it was put; in JSON both, the value base64 (empty: "").
+type KVValue struct {
+	Key   string
+	Value []byte
 }
 
 func kvPutCmd(p Provider) *cmds.Command {
@@ -123,7 +129,17 @@ func kvGetCmd(p Provider) *cmds.Command {
 			if err != nil {
 				return err
 			}
-			return res.Emit(bytes.NewReader(v))
+			if v == nil {
+				v = []byte{} // "Value": "", not null
+			}
+			return res.Emit(&KVValue{Key: key.String(), Value: v})
+		},
+		Type: KVValue{},
+		Encoders: cmds.EncoderMap{
+			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *KVValue) error {
+				_, err := w.Write(out.Value)
+				return err
+			}),
 		},
 	}
 }

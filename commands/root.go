@@ -9,6 +9,7 @@ import (
 	oldcmds "github.com/ipfs/kubo/commands"
 	"github.com/ipfs/kubo/repo/fsrepo"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/kubo-threads/kubo-threads/ipel"
 	"github.com/kubo-threads/kubo-threads/threads"
@@ -127,13 +128,33 @@ var threadIDEncoder = cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer,
 	return err
 })
 
-// parseThreadID parses a thread ID argument into a client error on failure.
+// parseThreadID parses a thread ID argument into a client error, saying
+// what a thread ID looks like, on failure.
 func parseThreadID(s string) (ipel.ThreadID, error) {
 	tid, err := ipel.ParseThreadID(s)
 	if err != nil {
-		return ipel.ThreadID{}, cmds.Errorf(cmds.ErrClient, "%s", err)
+		return ipel.ThreadID{}, cmds.Errorf(cmds.ErrClient, "%s (want a thread ID such as bafkzo5x...; 'ipfs threads ls' lists yours)", err)
 	}
 	return tid, nil
+}
+
+// peerArg parses a peer ID argument (what names the option or argument in
+// the error) into a client error, saying what a peer ID looks like, on
+// failure.
+func peerArg(what, s string) (peer.ID, error) {
+	id, err := peer.Decode(s)
+	if err != nil {
+		return "", cmds.Errorf(cmds.ErrClient, "invalid %s %q (want a peer ID such as 12D3KooW...; 'ipfs id' prints this node's)", what, clipArg(s))
+	}
+	return id, nil
+}
+
+// clipArg shortens what a user typed for quoting in an error.
+func clipArg(s string) string {
+	if len(s) > 64 {
+		return s[:61] + "..."
+	}
+	return s
 }
 
 // userError marks the errors that are the caller's to fix as client errors

@@ -54,9 +54,9 @@ that role.
 			if err != nil {
 				return err
 			}
-			to, err := peer.Decode(req.Arguments[1])
+			to, err := peerArg("peer ID", req.Arguments[1])
 			if err != nil {
-				return cmds.Errorf(cmds.ErrClient, "invalid peer ID %q: %s", req.Arguments[1], err)
+				return err
 			}
 			name, _ := req.Options["role"].(string)
 			role, err := inviteRole(req.Context, b, tid, to, name)
