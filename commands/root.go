@@ -46,18 +46,33 @@ var (
 
 // Root returns the `threads` command tree.
 func Root(p Provider) *cmds.Command {
-	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Encrypted, multi-writer event-sourced databases (Threads).",
-			ShortDescription: `
+	root := &cmds.Command{
+		Helptext: helpText("Encrypted, multi-writer event-sourced databases (Threads).", `
 A thread is a database made of single-writer, signed, encrypted logs, one
 per writer. Every event is sealed in three layers: the body under a fresh
 content key, the header under the thread's read key, and the signed record
-under the thread's follow key.
+under the thread's follow key. Views (a key/value store, a document
+database, the ACL of an access-controlled thread) are computed from the
+events, the same way on every replica.
 
 The threads commands run inside the daemon: start it with 'ipfs daemon'.
-`,
-		},
+`, `
+Every command prints text, or JSON with --enc=json, except 'cat', which
+writes an event's body as it is (like 'ipfs cat'). Errors go to stderr,
+with exit status 1.
+
+A thread ID is a multibase string such as bafkzo5x... ('ipfs threads ls'
+lists this node's threads); a log ID is a peer ID (12D3KooW...), one for
+each writer; an event is named by its CID (bahqihqab...).
+
+Example:
+
+  $ T=$(ipfs threads create)
+  $ echo hello | ipfs threads add $T
+  bahqihqabciqnfuidnfss2vgoo5q5rij4z2fyb37tul5q5bk2apj556smkxa6ska 1
+  $ ipfs threads log $T
+  12D3KooWBHGv...  1  bahqihqab...6ska  2026-12-01T04:30:29.56Z  "hello\n"
+`),
 		Subcommands: map[string]*cmds.Command{
 			"create":   createCmd(p),
 			"ls":       lsCmd(p),
@@ -80,6 +95,22 @@ The threads commands run inside the daemon: start it with 'ipfs daemon'.
 			"snapshot": snapshotCmd(p),
 			"compact":  compactCmd(p),
 		},
+	}
+	root.Helptext.Subcommands = subcommandList(root.Subcommands, rootHelpGroups())
+	layoutHelp(root, []string{PluginName})
+	return root
+}
+
+// rootHelpGroups sorts the subcommands of `ipfs threads` by purpose for its
+// help.
+func rootHelpGroups() []helpGroup {
+	return []helpGroup{
+		{"THREADS", []string{"create", "ls", "info", "rm"}},
+		{"EVENTS", []string{"add", "log", "cat", "listen"}},
+		{"SHARING", []string{"invite", "invites", "join", "addrs", "follower"}},
+		{"VIEWS", []string{"kv", "docs", "view"}},
+		{"ACCESS CONTROL", []string{"acl"}},
+		{"MAINTENANCE", []string{"stats", "snapshot", "compact"}},
 	}
 }
 
