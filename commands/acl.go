@@ -138,13 +138,13 @@ Example:
 		Type: ACLOutput{},
 		Encoders: cmds.EncoderMap{
 			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *ACLOutput) error {
-				fmt.Fprintf(w, "creator\t%s\ndefault\t%s\nrotations\t%d\n", out.Creator, out.Default, out.Rotations)
+				fmt.Fprintf(w, "creator\t%s\ndefault\t%s\nrotations\t%d\n", printable([]byte(out.Creator)), out.Default, out.Rotations)
 				for _, e := range out.Peers {
 					admin := ""
 					if e.Admin {
 						admin = "*"
 					}
-					if _, err := fmt.Fprintf(w, "%s\t%s%s\n", e.Peer, e.Role, admin); err != nil {
+					if _, err := fmt.Fprintf(w, "%s\t%s%s\n", printable([]byte(e.Peer)), e.Role, admin); err != nil {
 						return err
 					}
 				}
@@ -448,7 +448,7 @@ Example:
 				Encoders: cmds.EncoderMap{
 					cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *DocACLOutput) error {
 						for _, e := range out.Peers {
-							if _, err := fmt.Fprintf(w, "%s\t%s\n", e.Peer, e.Role); err != nil {
+							if _, err := fmt.Fprintf(w, "%s\t%s\n", printable([]byte(e.Peer)), e.Role); err != nil {
 								return err
 							}
 						}

@@ -316,7 +316,7 @@ Example:
 		Encoders: cmds.EncoderMap{
 			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *DocIDs) error {
 				for _, id := range out.IDs {
-					if _, err := fmt.Fprintln(w, id); err != nil {
+					if _, err := fmt.Fprintln(w, printable([]byte(id))); err != nil {
 						return err
 					}
 				}
@@ -422,7 +422,7 @@ Example:
 		Type: DocIDs{},
 		Encoders: cmds.EncoderMap{
 			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *DocIDs) error {
-				_, err := fmt.Fprintf(w, "deleted %s\n", out.IDs[0])
+				_, err := fmt.Fprintf(w, "deleted %s\n", printable([]byte(out.IDs[0])))
 				return err
 			}),
 		},
@@ -592,7 +592,7 @@ Example:
 		Type: ChangeOutput{},
 		Encoders: cmds.EncoderMap{
 			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *ChangeOutput) error {
-				_, err := fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", out.Seq, out.Type, out.ID, out.Doc)
+				_, err := fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", out.Seq, out.Type, printable([]byte(out.ID)), out.Doc)
 				return err
 			}),
 		},

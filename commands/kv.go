@@ -103,7 +103,7 @@ Example:
 		Type: KVEntry{},
 		Encoders: cmds.EncoderMap{
 			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *KVEntry) error {
-				_, err := fmt.Fprintln(w, out.Key)
+				_, err := fmt.Fprintln(w, printable([]byte(out.Key)))
 				return err
 			}),
 		},
@@ -211,7 +211,7 @@ Example:
 		Type: KVEntry{},
 		Encoders: cmds.EncoderMap{
 			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *KVEntry) error {
-				_, err := fmt.Fprintf(w, "deleted %s\n", out.Key)
+				_, err := fmt.Fprintf(w, "deleted %s\n", printable([]byte(out.Key)))
 				return err
 			}),
 		},
@@ -270,10 +270,10 @@ Example:
 		Encoders: cmds.EncoderMap{
 			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *KVEntry) error {
 				if keys, _ := req.Options["keys"].(bool); keys {
-					_, err := fmt.Fprintln(w, out.Key)
+					_, err := fmt.Fprintln(w, printable([]byte(out.Key)))
 					return err
 				}
-				_, err := fmt.Fprintf(w, "%s\t%s\n", out.Key, printable(out.Value))
+				_, err := fmt.Fprintf(w, "%s\t%s\n", printable([]byte(out.Key)), printable(out.Value))
 				return err
 			}),
 		},

@@ -217,6 +217,16 @@ test_expect_success 'log shortens a long or binary body in text, --full prints i
 	test "$(sed -n 1p full.txt | cut -f5)" = "\"hello\\n\""
 '
 
+test_expect_success 'text output quotes keys and document IDs that hold control characters' '
+	esc=$(printf "\033") &&
+	ipfsn A threads kv put "$T" "/esc${esc}[2Jkey" v >put.out &&
+	ipfsn A threads kv ls "$T" >ls.out &&
+	ipfsn A threads docs put "$T" people "{\"_id\":\"id\\u001b[2J\"}" >docput.out &&
+	! grep -q "$esc" put.out ls.out docput.out &&
+	grep -qxF "\"/esc\\x1b[2Jkey\"	v" ls.out &&
+	grep -qxF "\"id\\x1b[2J\"" docput.out
+'
+
 test_expect_success 'kv get --enc=json carries the value in base64' '
 	ipfsn A threads kv get "$T" color --enc=json >kv.json &&
 	jq -e ".Key == \"/color\"" kv.json &&
