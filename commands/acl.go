@@ -88,14 +88,30 @@ type ACLOutput struct {
 
 func aclShowCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Show a thread's ACL.",
-			ShortDescription: `
+		Helptext: helpText("Show a thread's ACL.", `
 Prints the creator, the default role, and each peer the ACL names with the
 role its next event gets ('*' marks admins), as this node resolves it once
 its views include every event it holds.
-`,
-		},
+`, `
+Text output is tab-separated lines: "creator <peer>", "default <role>",
+"rotations <n>" (read key rotations), then one line a peer: peer ID and
+role, '*' after the role of an admin. --enc=json prints {"Thread",
+"Creator", "Default", "Peers": [{"Peer", "Role", "Admin"}], "Rotations",
+"ReadKeys", "Ignored"}: ReadKeys counts the read keys this node holds,
+Ignored the ACL changes that were not allowed.
+
+Fails when the thread ID is malformed, the thread is unknown, or it is not
+an access-controlled thread.
+
+Example:
+
+  $ ipfs threads acl show $T
+  creator    12D3KooWBHGvyH5rXWqKsNXKNdydyDGdSXghRz7bLo5UxGDoMrYW
+  default    none
+  rotations  0
+  12D3KooWBHGvyH5rXWqKsNXKNdydyDGdSXghRz7bLo5UxGDoMrYW  delete*
+  12D3KooWCUciu7PUfsxh32XMSoDS7ZbRXezUeVZ3inP1yHbsZES5  write
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 		},
@@ -122,13 +138,13 @@ its views include every event it holds.
 		Type: ACLOutput{},
 		Encoders: cmds.EncoderMap{
 			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *ACLOutput) error {
-				fmt.Fprintf(w, "creator\t%s\ndefault\t%s\nrotations\t%d\n", out.Creator, out.Default, out.Rotations)
+				fmt.Fprintf(w, "creator\t%s\ndefault\t%s\nrotations\t%d\n", printable([]byte(out.Creator)), out.Default, out.Rotations)
 				for _, e := range out.Peers {
 					admin := ""
 					if e.Admin {
 						admin = "*"
 					}
-					if _, err := fmt.Fprintf(w, "%s\t%s%s\n", e.Peer, e.Role, admin); err != nil {
+					if _, err := fmt.Fprintf(w, "%s\t%s%s\n", printable([]byte(e.Peer)), e.Role, admin); err != nil {
 						return err
 					}
 				}
@@ -168,24 +184,27 @@ func roleArg(s string) (views.Role, error) {
 	return role, nil
 }
 
-func peerArg(s string) (peer.ID, error) {
-	id, err := peer.Decode(s)
-	if err != nil {
-		return "", cmds.Errorf(cmds.ErrClient, "invalid peer ID %q: %s", s, err)
-	}
-	return id, nil
-}
-
 func aclGrantCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Give a peer a role (admins only).",
-			ShortDescription: `
+		Helptext: helpText("Give a peer a role (admins only).", `
 Sets a peer's role: none, follow, read, write or delete. It applies to the
 peer's events this node has not seen yet. --admin also lets the peer change
-the ACL. The peer still needs an invite for the keys of its role.
-`,
-		},
+the ACL. The peer still needs an invite for the keys of its role ('ipfs
+threads invite' grants the role and sends the keys at once).
+`, `
+Prints "<peer>: <role>" (and "<peer>: admin true" with --admin);
+--enc=json prints {"Peer", "Role", "Admin"}.
+
+Fails when the thread ID or the peer ID is malformed, the role is unknown,
+the thread is unknown or not access-controlled, or this node is not an
+admin of its ACL.
+
+Example:
+
+  $ PEER=12D3KooWCUciu7PUfsxh32XMSoDS7ZbRXezUeVZ3inP1yHbsZES5
+  $ ipfs threads acl grant $T $PEER read
+  12D3KooWCUciu7PUfsxh32XMSoDS7ZbRXezUeVZ3inP1yHbsZES5: read
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 			cmds.StringArg("peer", true, false, "Peer ID."),
@@ -199,7 +218,7 @@ the ACL. The peer still needs an invite for the keys of its role.
 			if err != nil {
 				return err
 			}
-			who, err := peerArg(req.Arguments[1])
+			who, err := peerArg("peer ID", req.Arguments[1])
 			if err != nil {
 				return err
 			}
@@ -226,15 +245,24 @@ the ACL. The peer still needs an invite for the keys of its role.
 
 func aclRevokeCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Take a peer's role (admins only).",
-			ShortDescription: `
+		Helptext: helpText("Take a peer's role (admins only).", `
 Sets the peer's role to none and takes its admin right, from the peer's
 events this node has not seen yet: its later writes are ignored by every
 replica. If the peer could read, the read key rotates. --admin-only takes
 only the admin right.
-`,
-		},
+`, `
+Prints "<peer>: none" (unless --admin-only) and "<peer>: admin false";
+--enc=json prints {"Peer", "Role", "Admin"}.
+
+Fails when the thread ID or the peer ID is malformed, the thread is
+unknown or not access-controlled, or this node is not an admin of its ACL.
+
+Example:
+
+  $ ipfs threads acl revoke $T $PEER
+  12D3KooWCUciu7PUfsxh32XMSoDS7ZbRXezUeVZ3inP1yHbsZES5: none
+  12D3KooWCUciu7PUfsxh32XMSoDS7ZbRXezUeVZ3inP1yHbsZES5: admin false
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 			cmds.StringArg("peer", true, false, "Peer ID."),
@@ -247,7 +275,7 @@ only the admin right.
 			if err != nil {
 				return err
 			}
-			who, err := peerArg(req.Arguments[1])
+			who, err := peerArg("peer ID", req.Arguments[1])
 			if err != nil {
 				return err
 			}
@@ -277,9 +305,21 @@ only the admin right.
 
 func aclDefaultCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Set the role of peers the ACL does not name (admins only).",
-		},
+		Helptext: helpText("Set the role of peers the ACL does not name (admins only).", `
+Sets the default role: the role of every peer the ACL does not name (none,
+follow, read, write or delete; 'none' when the thread is created). It
+applies to events this node has not seen yet.
+`, `
+Prints "default: <role>"; --enc=json prints {"Role"}.
+
+Fails when the thread ID is malformed, the role is unknown, the thread is
+unknown or not access-controlled, or this node is not an admin of its ACL.
+
+Example:
+
+  $ ipfs threads acl default $T read
+  default: read
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 			cmds.StringArg("role", true, false, "none, follow, read, write or delete."),
@@ -317,13 +357,28 @@ func docsACLCmd(p Provider) *cmds.Command {
 			ShortDescription: `
 A role on one document overrides the peer's thread-level role for writes
 and deletes of that document (reading is thread-level: it is a matter of
-keys). It is set by an admin of the ACL or by a peer with the delete role on
-the document.
+keys). It is set by an admin of the ACL or by a peer with the delete role
+on the document.
 `,
 		},
 		Subcommands: map[string]*cmds.Command{
 			"grant": {
-				Helptext: cmds.HelpText{Tagline: "Give a peer a role on a document."},
+				Helptext: helpText("Give a peer a role on a document.", `
+Sets a peer's role on one document of a collection: none, follow, read,
+write or delete. It applies to the peer's events this node has not seen
+yet.
+`, `
+Prints "<peer>: <role>"; --enc=json prints {"Peer", "Role"}.
+
+Fails when the thread ID or the peer ID is malformed, the role is unknown,
+the thread is unknown or not access-controlled, or this node is neither an
+admin nor allowed to delete the document.
+
+Example:
+
+  $ ipfs threads docs acl grant $T people ann $PEER write
+  12D3KooWCUciu7PUfsxh32XMSoDS7ZbRXezUeVZ3inP1yHbsZES5: write
+`),
 				Arguments: []cmds.Argument{
 					cmds.StringArg("thread", true, false, "Thread ID."),
 					cmds.StringArg("collection", true, false, "Collection."),
@@ -336,7 +391,7 @@ the document.
 					if err != nil {
 						return err
 					}
-					who, err := peerArg(req.Arguments[3])
+					who, err := peerArg("peer ID", req.Arguments[3])
 					if err != nil {
 						return err
 					}
@@ -353,7 +408,22 @@ the document.
 				Encoders: cmds.EncoderMap{cmds.Text: aclChangeEncoder},
 			},
 			"show": {
-				Helptext: cmds.HelpText{Tagline: "List a document's roles."},
+				Helptext: helpText("List a document's roles.", `
+Lists the peers with a role on one document of a collection, and their
+roles.
+`, `
+Text output is one line a peer, tab-separated: peer ID and role; nothing
+when the document has no roles of its own. --enc=json prints
+{"Collection", "ID", "Peers": [{"Peer", "Role"}]}.
+
+Fails when the thread ID is malformed, or the thread is unknown or not
+access-controlled.
+
+Example:
+
+  $ ipfs threads docs acl show $T people ann
+  12D3KooWCUciu7PUfsxh32XMSoDS7ZbRXezUeVZ3inP1yHbsZES5  write
+`),
 				Arguments: []cmds.Argument{
 					cmds.StringArg("thread", true, false, "Thread ID."),
 					cmds.StringArg("collection", true, false, "Collection."),
@@ -378,7 +448,7 @@ the document.
 				Encoders: cmds.EncoderMap{
 					cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *DocACLOutput) error {
 						for _, e := range out.Peers {
-							if _, err := fmt.Fprintf(w, "%s\t%s\n", e.Peer, e.Role); err != nil {
+							if _, err := fmt.Fprintf(w, "%s\t%s\n", printable([]byte(e.Peer)), e.Role); err != nil {
 								return err
 							}
 						}

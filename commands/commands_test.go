@@ -1,12 +1,14 @@
 package commands
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	cmds "github.com/ipfs/go-ipfs-cmds"
 	oldcmds "github.com/ipfs/kubo/commands"
@@ -30,6 +32,49 @@ func TestPrintable(t *testing.T) {
 	} {
 		if got := printable([]byte(in)); got != want {
 			t.Errorf("printable(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestBodyPreview(t *testing.T) {
+	long := strings.Repeat("abcdefgh", 10) // 80 characters
+	for _, c := range []struct{ in, want string }{
+		{"hello world", "hello world"},
+		{"two\nlines", `"two\nlines"`},
+		{long[:64], long[:64]},
+		{long, `"` + long[:64] + `"... (80 bytes)`},
+		{"ü" + long, `"ü` + long[:63] + `"... (82 bytes)`},
+		{"\"" + long, `"\"` + long[:62] + `"... (81 bytes)`},
+		{string(make([]byte, 20)), `"` + strings.Repeat(`\x00`, 16) + `"... (20 bytes)`},
+		{"\xff\xd8\xff\xe0 JFIF" + long, `"\xff\xd8\xff\xe0 JFIF` + long[:43] + `"... (89 bytes)`},
+		{string(make([]byte, 16)), `"` + strings.Repeat(`\x00`, 16) + `"`},
+	} {
+		if got := bodyPreview([]byte(c.in), 64); got != c.want {
+			t.Errorf("bodyPreview(%.20q...) = %s, want %s", c.in, got, c.want)
+		}
+	}
+	// A megabyte body: a bounded line, quickly.
+	big := bytes.Repeat([]byte("x"), 1<<20)
+	if got := bodyPreview(big, 64); got != `"`+strings.Repeat("x", 64)+`"... (1048576 bytes)` {
+		t.Errorf("1 MiB body: %s", got)
+	}
+}
+
+func TestEventTextFull(t *testing.T) {
+	body := bytes.Repeat([]byte("y"), 100)
+	out := &EventOutput{Log: "L", Seq: 1, Cid: "C", Time: time.Unix(1, 0).UTC(), Body: body}
+	for _, full := range []bool{false, true} {
+		req := &cmds.Request{Options: cmds.OptMap{fullOption: full}}
+		var buf bytes.Buffer
+		if err := eventTextEncoder(req)(&buf).Encode(out); err != nil {
+			t.Fatal(err)
+		}
+		want := "L\t1\tC\t1970-01-01T00:00:01Z\t" + bodyPreview(body, previewWidth) + "\n"
+		if full {
+			want = "L\t1\tC\t1970-01-01T00:00:01Z\t" + string(body) + "\n"
+		}
+		if buf.String() != want {
+			t.Errorf("full=%t: %q, want %q", full, buf.String(), want)
 		}
 	}
 }

@@ -4,4 +4,11 @@
 // The commands run inside the daemon; they reach the engine through a
 // Provider that the plugin supplies. Without a running daemon (or with the
 // plugin disabled) every command fails with a message that says what to do.
+//
+// Every command emits a typed value: its JSON form is the --enc=json output,
+// and a text encoder prints it as lines that end with a newline; only `cat`
+// (an event's body) and `kv get` in text (a value) write data as it is. Each
+// command's help says what it prints, how it fails, and shows it run, in
+// lines of at most 80 columns; help.go lays out the parts of the help that
+// the CLI generates (subcommand lists, long usage lines) to fit them.
 package commands

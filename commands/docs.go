@@ -13,7 +13,7 @@ import (
 )
 
 func docsCmd(p Provider) *cmds.Command {
-	return &cmds.Command{
+	docs := &cmds.Command{
 		Helptext: cmds.HelpText{
 			Tagline: "A document database on a thread.",
 			ShortDescription: `
@@ -28,14 +28,26 @@ logical clock wins, then the greater log ID; every replica agrees.
 		},
 		Subcommands: map[string]*cmds.Command{
 			"collection": {
-				Helptext: cmds.HelpText{Tagline: "Declare and list collections."},
+				Helptext: cmds.HelpText{
+					Tagline: "Declare and list collections.",
+					ShortDescription: `
+A collection, its JSON Schema and its indexes are declared by events in the
+thread, so every member, and every later joiner, has the same ones.
+`,
+				},
 				Subcommands: map[string]*cmds.Command{
 					"add": docsCollectionAddCmd(p),
 					"ls":  docsCollectionLsCmd(p),
 				},
 			},
 			"index": {
-				Helptext: cmds.HelpText{Tagline: "Manage indexes."},
+				Helptext: cmds.HelpText{
+					Tagline: "Manage indexes.",
+					ShortDescription: `
+An index on a field of a collection lets queries read the documents with a
+value, or a range of values, of that field instead of every document.
+`,
+				},
 				Subcommands: map[string]*cmds.Command{
 					"add": docsIndexAddCmd(p),
 				},
@@ -47,6 +59,18 @@ logical clock wins, then the greater log ID; every replica agrees.
 			"listen": docsListenCmd(p),
 			"acl":    docsACLCmd(p),
 		},
+	}
+	docs.Helptext.Subcommands = subcommandList(docs.Subcommands, docsHelpGroups())
+	return docs
+}
+
+// docsHelpGroups sorts the subcommands of `ipfs threads docs` by purpose
+// for its help.
+func docsHelpGroups() []helpGroup {
+	return []helpGroup{
+		{"SCHEMA", []string{"collection", "index"}},
+		{"DOCUMENTS", []string{"put", "get", "del", "query", "listen"}},
+		{"ACCESS CONTROL", []string{"acl"}},
 	}
 }
 
@@ -73,17 +97,27 @@ type CollectionOutput struct {
 
 func docsCollectionAddCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Declare a collection.",
-			ShortDescription: `
+		Helptext: helpText("Declare a collection.", `
 Declares a collection in the thread, with an optional JSON Schema (draft
 2020-12 unless the schema says otherwise; external $refs are refused) that
 every document must meet. The schema sees the whole document, "_id"
 included. Declaring an existing collection again replaces its schema:
 documents that break the new one are hidden until they are replaced or the
 schema changes again.
-`,
-		},
+`, `
+Prints "declared collection <name>"; --enc=json prints {"Name", "Schema"}.
+
+Fails when the thread ID is malformed or the thread unknown, the name has
+characters other than letters, digits, '_', '.' and '-', the schema is not
+valid JSON Schema or refers outside itself, or this node cannot write to
+the thread.
+
+Example:
+
+  $ ipfs threads docs collection add $T people --schema \
+      '{"type":"object","required":["name"]}'
+  declared collection people
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 			cmds.StringArg("name", true, false, "Collection name: letters, digits, '_', '.', '-'."),
@@ -122,14 +156,23 @@ func rawJSON(b []byte) json.RawMessage {
 
 func docsCollectionLsCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "List a thread's collections.",
-			ShortDescription: `
-Text output is one line a collection: name, indexed fields (comma
-separated, '-' for none), and whether it has a schema. --enc=json includes
-the schemas.
-`,
-		},
+		Helptext: helpText("List a thread's collections.", `
+Lists the collections declared in the thread, with their indexed fields
+and schemas.
+`, `
+Text output is one line a collection, tab-separated: name, indexed fields
+(comma-separated, '-' for none), and "schema" or "no schema". --enc=json
+prints one object a collection, {"Name", "Schema", "Indexes"}, with the
+schema itself.
+
+Fails when the thread ID is malformed or the thread unknown.
+
+Example:
+
+  $ ipfs threads docs collection ls $T
+  notes   -    no schema
+  people  age  schema
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 		},
@@ -175,16 +218,25 @@ type IndexOutput struct {
 
 func docsIndexAddCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Index a collection on a field.",
-			ShortDescription: `
+		Helptext: helpText("Index a collection on a field.", `
 Indexes a collection's documents on a field path ('age', 'address.city').
 The documents already there are indexed at once (every replica does the
 same when the declaration reaches it). Queries with $eq, $in or a range on
 the field then read the index instead of every document. Only scalar
 values (null, booleans, numbers, strings) are indexed.
-`,
-		},
+`, `
+Prints "indexed <collection> on <field>"; --enc=json prints {"Collection",
+"Field"}.
+
+Fails when the thread ID is malformed, the thread or the collection is
+unknown, the field path is malformed ('a..b'), or this node cannot write
+to the thread.
+
+Example:
+
+  $ ipfs threads docs index add $T people address.city
+  indexed people on address.city
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 			cmds.StringArg("collection", true, false, "Collection."),
@@ -218,15 +270,28 @@ type DocIDs struct {
 
 func docsPutCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Create or replace documents.",
-			ShortDescription: `
-Writes a JSON document (the argument, or stdin when it is omitted) to a
-collection, replacing any document with the same "_id"; a document without
-"_id" gets a new one. A JSON array writes each of its documents, in one
-event when they fit. Prints the documents' IDs.
-`,
-		},
+		Helptext: helpText("Create or replace documents.", `
+Writes a JSON document (the argument or, when it is omitted, the first line
+of stdin) to a collection, replacing any document with the same "_id"; a
+document without "_id" gets a new one (a UUIDv7). A JSON array writes each
+of its documents, in one event when they fit.
+`, `
+Prints the documents' IDs, one a line; --enc=json prints {"IDs"}.
+
+Fails, and writes nothing, when the thread ID is malformed, the thread or
+the collection is unknown, the JSON is malformed or not an object (or an
+array of objects), an "_id" is not a string, a document breaks the
+collection's schema (with the validation error), or this node cannot write
+to the thread.
+
+Example:
+
+  $ ipfs threads docs put $T people '{"_id":"ann","name":"Ann","age":31}'
+  ann
+  $ ipfs threads docs put $T people '[{"name":"Bob"},{"name":"Cid"}]'
+  01a20c40-5425-7966-8ad1-f312e7008149
+  01a20c40-5425-7966-8ad1-f312e700814a
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 			cmds.StringArg("collection", true, false, "Collection."),
@@ -251,7 +316,7 @@ event when they fit. Prints the documents' IDs.
 		Encoders: cmds.EncoderMap{
 			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *DocIDs) error {
 				for _, id := range out.IDs {
-					if _, err := fmt.Fprintln(w, id); err != nil {
+					if _, err := fmt.Fprintln(w, printable([]byte(id))); err != nil {
 						return err
 					}
 				}
@@ -283,12 +348,20 @@ func splitDocuments(b []byte) ([][]byte, error) {
 
 func docsGetCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Print a document.",
-			ShortDescription: `
-Prints a document as JSON, with its keys sorted.
-`,
-		},
+		Helptext: helpText("Print a document.", `
+Prints a document as JSON on one line, with its keys sorted.
+`, `
+--enc=json prints the same document.
+
+Fails when the thread ID is malformed, the thread or the collection is
+unknown, or no visible document has the ID (a document that breaks the
+collection's schema is hidden).
+
+Example:
+
+  $ ipfs threads docs get $T people ann
+  {"_id":"ann","age":31,"name":"Ann"}
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 			cmds.StringArg("collection", true, false, "Collection."),
@@ -317,13 +390,20 @@ Prints a document as JSON, with its keys sorted.
 
 func docsDelCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Delete a document.",
-			ShortDescription: `
-Deletes a document: appends a tombstone event. Deleting a missing document
-fails.
-`,
-		},
+		Helptext: helpText("Delete a document.", `
+Deletes a document: appends a tombstone event.
+`, `
+Prints "deleted <id>"; --enc=json prints {"IDs": [<id>]}.
+
+Fails when the thread ID is malformed, the thread or the collection is
+unknown, no document has the ID, or this node cannot write to the thread
+(or, in an access-controlled thread, delete the document).
+
+Example:
+
+  $ ipfs threads docs del $T people ann
+  deleted ann
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 			cmds.StringArg("collection", true, false, "Collection."),
@@ -342,7 +422,7 @@ fails.
 		Type: DocIDs{},
 		Encoders: cmds.EncoderMap{
 			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *DocIDs) error {
-				_, err := fmt.Fprintf(w, "deleted %s\n", out.IDs[0])
+				_, err := fmt.Fprintf(w, "deleted %s\n", printable([]byte(out.IDs[0])))
 				return err
 			}),
 		},
@@ -357,12 +437,10 @@ type QueryOutput struct {
 
 func docsQueryCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Query a collection.",
-			ShortDescription: `
+		Helptext: helpText("Query a collection.", `
 Prints the documents that match a filter (all when it is omitted), one JSON
 document a line, in "_id" order unless --sort says otherwise.
-
+`, `
 A filter is a JSON object:
   '{"name": "Ann"}'                          equality
   '{"age": {"$gt": 30, "$le": 65}}'          $eq $ne $gt $ge $lt $le $in
@@ -372,9 +450,21 @@ Keys of one object must all hold. $gt, $ge, $lt and $le compare numbers
 with numbers and strings with strings; $ne also matches documents without
 the field. --sort takes a field, '-field' for descending, and may be
 repeated. A query reads an index when one fits ($eq, $in or a range on an
-indexed field; $or when every branch fits); --explain prints which.
-`,
-		},
+indexed field; $or when every branch fits); --explain prints which, after
+the documents ("plan: <plan> (<n> documents)").
+
+--enc=json prints {"Docs": [...], "Plan"}.
+
+Fails when the thread ID is malformed, the thread or the collection is
+unknown, or the filter, a --sort field, --limit or --skip is malformed.
+
+Example:
+
+  $ ipfs threads docs query $T people '{"age":{"$gt":26}}' --sort=-age \
+      --limit=10 --explain
+  {"_id":"ann","age":31,"name":"Ann"}
+  plan: index age range (1 documents)
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 			cmds.StringArg("collection", true, false, "Collection."),
@@ -447,18 +537,29 @@ type ChangeOutput struct {
 
 func docsListenCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Stream a collection's document changes.",
-			ShortDescription: `
+		Helptext: helpText("Stream a collection's document changes.", `
 Prints every change of the collection's documents (create, update, delete)
 recorded on this node after --since, then each new one as it happens, until
 interrupted. Changes are numbered in the order this node applied them, and
 recorded with the state they describe, so the stream is lossless: to
 resume, pass the last number seen as --since. A change from another member
-appears when its event arrives. Text output is one line a change: number,
-type, ID, document.
-`,
-		},
+appears when its event arrives.
+`, `
+Text output is one line a change, tab-separated: number, type (create,
+update or delete), document ID, and the document (none for a delete).
+--enc=json prints one object a change: {"Seq", "Type", "Collection", "ID",
+"Doc", "Event"}, Event being the CID of the event that made it.
+
+Fails at once when the thread ID is malformed or the thread or the
+collection unknown; ends with an error when the thread is removed or the
+daemon stops.
+
+Example:
+
+  $ ipfs threads docs listen $T people --since 7
+  8       update  ann     {"_id":"ann","age":32,"name":"Ann"}
+  9       delete  bob
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 			cmds.StringArg("collection", true, false, "Collection."),
@@ -486,12 +587,12 @@ type, ID, document.
 			if errors.Is(err, req.Context.Err()) {
 				return nil
 			}
-			return err
+			return userError(err)
 		},
 		Type: ChangeOutput{},
 		Encoders: cmds.EncoderMap{
 			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *ChangeOutput) error {
-				_, err := fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", out.Seq, out.Type, out.ID, out.Doc)
+				_, err := fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", out.Seq, out.Type, printable([]byte(out.ID)), out.Doc)
 				return err
 			}),
 		},

@@ -29,9 +29,7 @@ type AddOutput struct {
 
 func addCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Append an event to a thread.",
-			ShortDescription: `
+		Helptext: helpText("Append an event to a thread.", `
 Appends the contents of a file (or of stdin, when no file is given) as one
 event to this node's log of the thread, and prints the event's CID and seq.
 The body is encrypted and the event signed; when the command returns, the
@@ -43,8 +41,25 @@ public key (an Ed25519 peer ID, which embeds it). Every member still sees
 the event, its time and its recipient, and followers replicate it; only the
 recipient's node reads the body, not even this one. Views ignore private
 events.
-`,
-		},
+`, `
+Prints the event's CID and seq ("<cid> <seq>"; with -q the CID alone);
+--enc=json prints {"Cid", "Seq", "Log"}.
+
+Fails, and appends nothing, when the thread ID is malformed or unknown, the
+body is empty or larger than MaxBodySize, this node has no log in the
+thread (it joined as a reader or a follower), its role in an
+access-controlled thread does not allow writing, or the --to peer ID is
+malformed or not an Ed25519 one.
+
+Examples:
+
+  $ echo hello | ipfs threads add $T
+  bahqihqabciqnfuidnfss2vgoo5q5rij4z2fyb37tul5q5bk2apj556smkxa6ska 1
+  $ ipfs threads add -q $T photo.jpg
+  bahqihqabciqn7p66xs7n3hu5233ty3bgutzttdxdb54ilkugvrq4ckvz3fkq6bi
+  $ PEER=$(ipfs id -f '<id>')    # on the recipient's node
+  $ ipfs threads add --to $PEER $T note.txt
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 			cmds.FileArg("data", true, false, "File whose contents are the event body (stdin when omitted).").EnableStdin(),
@@ -60,8 +75,8 @@ events.
 			}
 			var to peer.ID
 			if s, _ := req.Options["to"].(string); s != "" {
-				if to, err = peer.Decode(s); err != nil {
-					return cmds.Errorf(cmds.ErrClient, "invalid --to peer ID %q: %s", s, err)
+				if to, err = peerArg("--to peer ID", s); err != nil {
+					return err
 				}
 			}
 			body, err := readBody(req, b.Threads.Config().MaxBodySize)
@@ -146,47 +161,115 @@ func eventOutput(r threads.Record) *EventOutput {
 // peer; a body that starts with it is quoted.
 const privateMark = "(private to "
 
-// eventTextEncoder prints one line an event: log, seq, CID, time, body. A
-// body that is not printable UTF-8 on one line, or that starts with a quote
-// or with the private mark, is quoted. A private event for another peer
-// shows "(private to <peer>)" in place of its body.
+// previewWidth is how many columns of a body the text output of log and
+// listen prints without --full.
+const previewWidth = 64
+
+// eventTextEncoder prints one line an event: log, seq, CID, time, body. The
+// body column is the body as is when it is printable UTF-8 on one line of at
+// most previewWidth characters that starts with neither a quote nor the
+// private mark; otherwise it is Go-quoted, and, unless --full is given,
+// shortened to a quoted prefix of at most previewWidth columns followed by
+// "... (N bytes)". A private event for another peer shows
+// "(private to <peer>)" in place of its body.
 var eventTextEncoder = cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *EventOutput) error {
-	body := printable(out.Body)
-	if out.Private {
+	var body string
+	switch full, _ := req.Options[fullOption].(bool); {
+	case out.Private:
 		body = privateMark + out.To + ")"
+	case full:
+		body = printable(out.Body)
+	default:
+		body = bodyPreview(out.Body, previewWidth)
 	}
 	_, err := fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", out.Log, out.Seq, out.Cid, out.Time.Format(time.RFC3339Nano), body)
 	return err
 })
 
+// fullOption makes log and listen print whole bodies.
+const fullOption = "full"
+
+func fullBodiesOption() cmds.Option {
+	return cmds.BoolOption(fullOption, "Print whole bodies (text output), not a preview.")
+}
+
+// printable returns b as is when it is printable UTF-8 on one line that
+// starts with neither a quote nor the private mark, and Go-quoted otherwise.
 func printable(b []byte) string {
+	if verbatim(b) {
+		return string(b)
+	}
+	return strconv.Quote(string(b))
+}
+
+func verbatim(b []byte) bool {
 	if !utf8.Valid(b) || bytes.HasPrefix(b, []byte{'"'}) || bytes.HasPrefix(b, []byte(privateMark)) {
-		return strconv.Quote(string(b))
+		return false
 	}
 	for _, r := range string(b) {
 		if !strconv.IsPrint(r) {
-			return strconv.Quote(string(b))
+			return false
 		}
 	}
-	return string(b)
+	return true
+}
+
+// bodyPreview is printable(b) when that is at most width characters
+// (quotes excluded); otherwise the Go-quoted longest prefix of b that
+// quotes to at most width characters, then "... (N bytes)". A text body
+// keeps width characters, a binary one a quarter as many bytes (\xNN).
+func bodyPreview(b []byte, width int) string {
+	if len(b) <= utf8.UTFMax*width { // longer ones have more than width characters
+		if verbatim(b) && utf8.RuneCount(b) <= width {
+			return string(b)
+		}
+		if q := strconv.Quote(string(b)); utf8.RuneCountInString(q) <= width+2 {
+			return q
+		}
+	}
+	cols, end := 0, 0
+	for end < len(b) {
+		_, size := utf8.DecodeRune(b[end:])
+		n := utf8.RuneCountInString(strconv.Quote(string(b[end:end+size]))) - 2
+		if cols+n > width {
+			break
+		}
+		cols, end = cols+n, end+size
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strconv.Quote(string(b[:end])), len(b))
 }
 
 func logCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "List a thread's events, decrypted and verified.",
-			ShortDescription: `
+		Helptext: helpText("List a thread's events, decrypted and verified.", `
 Lists events in order: each log's events by seq; events of several logs
 merged by their hybrid logical clock, then log ID, an order every replica
 agrees on. Each event's signature is verified as it is read.
+`, `
+Text output is one line an event, tab-separated: log ID, seq, CID, time
+(RFC 3339), body. A body is printed as is when it is printable text on one
+line of at most 64 characters (and starts with neither '"' nor
+'(private to '); otherwise it is Go-quoted and, past 64 columns, shortened
+to a quoted prefix followed by '... (<size> bytes)'. --full prints every
+body whole (quoted when it is not printable text); 'ipfs threads cat'
+writes one as it was added. A private event sealed to another peer (see
+'ipfs threads add --to') shows "(private to <peer>)" as its body.
 
-Text output is one line an event: log, seq, CID, time, body (quoted when
-it is not printable text). A private event sealed to another peer (see
-'ipfs threads add --to') shows "(private to <peer>)" as its body. With
---enc=json the body is base64, a private event has "To" (its recipient),
-and "Private": true with a null body when this node cannot read it.
-`,
-		},
+--enc=json prints one object an event: {"Log", "Seq", "Cid", "Time",
+"Body"}, the body whole, in base64. A private event adds "To" (its
+recipient) and, where this node cannot read it, "Private": true with a
+null body.
+
+Fails when the thread ID or --log is malformed, the thread or the log is
+unknown, or this node holds no read key (a follower).
+
+Examples:
+
+  $ ipfs threads log $T --limit 1
+  12D3KooWBHGv...  1  bahqihqab...6ska  2026-12-01T04:30:29.56Z  "hello\n"
+  $ ipfs threads log $T --since 1 --limit 1 --enc=json | jq -r .Body |
+      base64 -d >photo.jpg
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 		},
@@ -194,6 +277,7 @@ and "Private": true with a null body when this node cannot read it.
 			cmds.StringOption("log", "Only this log (a log ID)."),
 			cmds.Uint64Option("since", "Skip each log's events up to and including this seq.").WithDefault(uint64(0)),
 			cmds.IntOption("limit", "Print at most this many events (0: all).").WithDefault(0),
+			fullBodiesOption(),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
 			b, tid, err := threadArg(p, req, env)
@@ -208,7 +292,7 @@ and "Private": true with a null body when this node cannot read it.
 			}
 			if s, _ := req.Options["log"].(string); s != "" {
 				if q.Log, err = ipel.ParseLogID(s); err != nil {
-					return cmds.Errorf(cmds.ErrClient, "%s", err)
+					return cmds.Errorf(cmds.ErrClient, "invalid log ID %q (want a log ID such as 12D3KooW...; 'ipfs threads info' lists the thread's logs)", clipArg(s))
 				}
 			}
 			recs, err := b.Threads.Events(req.Context, tid, q)
@@ -229,14 +313,24 @@ and "Private": true with a null body when this node cannot read it.
 
 func catCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Write an event's body to stdout.",
-			ShortDescription: `
-Writes the decrypted body of one event of the thread, verified, as it was
-added. A private event's body is written only on its recipient's node;
-anywhere else cat fails, naming the recipient.
-`,
-		},
+		Helptext: helpText("Write an event's body to stdout.", `
+Writes the decrypted body of one event of the thread, verified, byte for
+byte as it was added, with no newline added. A private event's body is
+written only on its recipient's node; anywhere else cat fails, naming the
+recipient.
+`, `
+Like 'ipfs cat', it writes the body as it is whatever the encoding:
+--enc=json changes nothing.
+
+Fails when the thread ID or the CID is malformed, the thread is unknown,
+the CID is not an event of this thread that this node holds, this node
+holds no read key (a follower), or the event is private to another peer.
+
+Example:
+
+  $ C=$(ipfs threads add -q $T photo.jpg)
+  $ ipfs threads cat $T $C >copy.jpg
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 			cmds.StringArg("event", true, false, "Event CID."),
@@ -248,7 +342,7 @@ anywhere else cat fails, naming the recipient.
 			}
 			c, err := cid.Decode(req.Arguments[1])
 			if err != nil {
-				return cmds.Errorf(cmds.ErrClient, "invalid event CID %q: %s", req.Arguments[1], err)
+				return cmds.Errorf(cmds.ErrClient, "invalid event CID %q (want a CID such as bahqihqab...; 'ipfs threads log' lists the thread's events)", clipArg(req.Arguments[1]))
 			}
 			rec, err := b.Threads.Event(req.Context, tid, c)
 			if err != nil {
@@ -264,21 +358,32 @@ anywhere else cat fails, naming the recipient.
 
 func listenCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Stream a thread's events as they are appended.",
-			ShortDescription: `
+		Helptext: helpText("Stream a thread's events as they are appended.", `
 Prints every event after --since (in each log), then every event appended
 or received later, until interrupted. The stream is lossless and in each
 log's order: a slow reader gets every event. To resume, pass the last seq
-seen as --since. The output is that of 'ipfs threads log', private events
-included.
-`,
-		},
+seen as --since.
+`, `
+Prints each event as 'ipfs threads log' does, private events included:
+in text a line with the body's preview (--full: the whole body), with
+--enc=json one object an event, {"Log", "Seq", "Cid", "Time", "Body"},
+the body in base64.
+
+Fails at once when the thread ID is malformed or the thread unknown, or
+this node holds no read key; ends with an error when the thread is removed
+or the daemon stops.
+
+Example:
+
+  $ ipfs threads listen $T --since 2 --enc=json | jq -r .Cid
+  bahqihqabciqh4bxxihyrwupicdmmdcvfjv6nvsaklhjm7tyk6c3rb7sn2dzzcxa
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 		},
 		Options: []cmds.Option{
 			cmds.Uint64Option("since", "Start after this seq in each log.").WithDefault(uint64(0)),
+			fullBodiesOption(),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
 			b, tid, err := threadArg(p, req, env)

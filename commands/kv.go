@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -22,7 +21,8 @@ Keys are go-datastore keys ('a/b' is '/a/b'). A put or delete appends an
 event to this node's log (a delete is a tombstone) and returns once it is
 durable and the view includes it. Reads come from the view, which every
 replica computes the same way: of concurrent writes to a key, the one with
-the later hybrid logical clock wins, then the greater log ID.
+the later hybrid logical clock wins, then the greater log ID. In JSON,
+values are base64.
 `,
 		},
 		Subcommands: map[string]*cmds.Command{
@@ -54,14 +54,33 @@ type KVEntry struct {
 	Value []byte `json:",omitempty"`
 }
 
+// KVValue is a key and its value as `kv get` prints it: in text the value
+// alone, as it was put; in JSON both, the value base64 (empty: "").
+type KVValue struct {
+	Key   string
+	Value []byte
+}
+
 func kvPutCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Set a key.",
-			ShortDescription: `
-Sets a key to a value (the argument, or stdin when it is omitted).
-`,
-		},
+		Helptext: helpText("Set a key.", `
+Sets a key to a value: the argument or, when it is omitted, the first line
+of stdin (without its newline). Appends an event, and returns once it is
+durable and the view includes it.
+`, `
+Prints the key as stored ('a/b' is '/a/b'); --enc=json prints {"Key"}.
+
+Fails when the thread ID is malformed, the thread is unknown, the key is
+empty, or this node cannot write to the thread (it has no log, or its role
+in an access-controlled thread does not allow it).
+
+Example:
+
+  $ ipfs threads kv put $T color blue
+  /color
+  $ echo large | ipfs threads kv put $T size
+  /size
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 			cmds.StringArg("key", true, false, "Key."),
@@ -84,7 +103,7 @@ Sets a key to a value (the argument, or stdin when it is omitted).
 		Type: KVEntry{},
 		Encoders: cmds.EncoderMap{
 			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *KVEntry) error {
-				_, err := fmt.Fprintln(w, out.Key)
+				_, err := fmt.Fprintln(w, printable([]byte(out.Key)))
 				return err
 			}),
 		},
@@ -100,9 +119,22 @@ func parseKey(s string) (ds.Key, error) {
 
 func kvGetCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Write a key's value to stdout.",
-		},
+		Helptext: helpText("Write a key's value to stdout.", `
+Writes the value of a key, as it was put, with no newline added (like
+'ipfs threads cat').
+`, `
+--enc=json prints {"Key", "Value"}, the value in base64 ("" when empty).
+
+Fails when the thread ID is malformed, the thread is unknown, or the key
+is not set.
+
+Example:
+
+  $ ipfs threads kv get $T color
+  blue
+  $ ipfs threads kv get $T color --enc=json
+  {"Key":"/color","Value":"Ymx1ZQ=="}
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 			cmds.StringArg("key", true, false, "Key."),
@@ -123,19 +155,36 @@ func kvGetCmd(p Provider) *cmds.Command {
 			if err != nil {
 				return err
 			}
-			return res.Emit(bytes.NewReader(v))
+			if v == nil {
+				v = []byte{} // "Value": "", not null
+			}
+			return res.Emit(&KVValue{Key: key.String(), Value: v})
+		},
+		Type: KVValue{},
+		Encoders: cmds.EncoderMap{
+			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *KVValue) error {
+				_, err := w.Write(out.Value)
+				return err
+			}),
 		},
 	}
 }
 
 func kvDelCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Delete a key.",
-			ShortDescription: `
-Deletes a key: appends a tombstone event. Deleting a missing key fails.
-`,
-		},
+		Helptext: helpText("Delete a key.", `
+Deletes a key: appends a tombstone event.
+`, `
+Prints "deleted <key>"; --enc=json prints {"Key"}.
+
+Fails when the thread ID is malformed, the thread is unknown, the key is
+not set, or this node cannot write to the thread.
+
+Example:
+
+  $ ipfs threads kv del $T color
+  deleted /color
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 			cmds.StringArg("key", true, false, "Key."),
@@ -162,7 +211,7 @@ Deletes a key: appends a tombstone event. Deleting a missing key fails.
 		Type: KVEntry{},
 		Encoders: cmds.EncoderMap{
 			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *KVEntry) error {
-				_, err := fmt.Fprintf(w, "deleted %s\n", out.Key)
+				_, err := fmt.Fprintf(w, "deleted %s\n", printable([]byte(out.Key)))
 				return err
 			}),
 		},
@@ -171,14 +220,23 @@ Deletes a key: appends a tombstone event. Deleting a missing key fails.
 
 func kvLsCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "List keys and values.",
-			ShortDescription: `
-Lists keys in order, with their values (text output: key, tab, value,
-quoted when not printable). --prefix keeps the keys under a prefix ('/a'
-matches '/a/b', not '/ab').
-`,
-		},
+		Helptext: helpText("List keys and values.", `
+Lists keys in order, with their values. --prefix keeps the keys under a
+prefix ('/a' matches '/a/b', not '/ab'); -k lists the keys alone.
+`, `
+Text output is one line a key: the key, a tab, and the value (Go-quoted
+when it is not printable text on one line); with -k the key alone.
+--enc=json prints one object a key, {"Key", "Value"}, the value in base64
+(left out with -k, or when empty).
+
+Fails when the thread ID is malformed or the thread unknown.
+
+Example:
+
+  $ ipfs threads kv ls $T --prefix /a
+  /a/b    1
+  /a/c    "two\nlines"
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 		},
@@ -212,10 +270,10 @@ matches '/a/b', not '/ab').
 		Encoders: cmds.EncoderMap{
 			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *KVEntry) error {
 				if keys, _ := req.Options["keys"].(bool); keys {
-					_, err := fmt.Fprintln(w, out.Key)
+					_, err := fmt.Fprintln(w, printable([]byte(out.Key)))
 					return err
 				}
-				_, err := fmt.Fprintf(w, "%s\t%s\n", out.Key, printable(out.Value))
+				_, err := fmt.Fprintf(w, "%s\t%s\n", printable([]byte(out.Key)), printable(out.Value))
 				return err
 			}),
 		},
@@ -231,16 +289,27 @@ func viewCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
 		Helptext: cmds.HelpText{
 			Tagline: "Manage a thread's materialized views.",
+			ShortDescription: `
+A thread's views (the key/value store, the documents, the ACL) are computed
+from its events on every replica; they can be dropped and computed again.
+`,
 		},
 		Subcommands: map[string]*cmds.Command{
 			"rebuild": {
-				Helptext: cmds.HelpText{
-					Tagline: "Drop a thread's views and recompute them from its logs.",
-					ShortDescription: `
-Views are disposable: this drops them and replays every event of every log;
-the result is the same as before.
-`,
-				},
+				Helptext: helpText("Drop a thread's views and recompute them from its logs.", `
+Views are disposable: this drops them and replays every event of every log
+(from the latest snapshot when the logs are compacted); the result is the
+same as before.
+`, `
+Prints "rebuilt the views of <thread>"; --enc=json prints {"Rebuilt":
+<thread>}. Fails when the thread ID is malformed or the thread unknown, or
+when a rebuild of the thread is already running.
+
+Example:
+
+  $ ipfs threads view rebuild $T
+  rebuilt the views of bafkzo5xxg5bvue25wjmu3wdstvqzv6t5n3zs6szgnab3omz...
+`),
 				Arguments: []cmds.Argument{
 					cmds.StringArg("thread", true, false, "Thread ID."),
 				},

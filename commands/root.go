@@ -9,6 +9,7 @@ import (
 	oldcmds "github.com/ipfs/kubo/commands"
 	"github.com/ipfs/kubo/repo/fsrepo"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/kubo-threads/kubo-threads/ipel"
 	"github.com/kubo-threads/kubo-threads/threads"
@@ -45,18 +46,33 @@ var (
 
 // Root returns the `threads` command tree.
 func Root(p Provider) *cmds.Command {
-	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Encrypted, multi-writer event-sourced databases (Threads).",
-			ShortDescription: `
+	root := &cmds.Command{
+		Helptext: helpText("Encrypted, multi-writer event-sourced databases (Threads).", `
 A thread is a database made of single-writer, signed, encrypted logs, one
 per writer. Every event is sealed in three layers: the body under a fresh
 content key, the header under the thread's read key, and the signed record
-under the thread's follow key.
+under the thread's follow key. Views (a key/value store, a document
+database, the ACL of an access-controlled thread) are computed from the
+events, the same way on every replica.
 
 The threads commands run inside the daemon: start it with 'ipfs daemon'.
-`,
-		},
+`, `
+Every command prints text, or JSON with --enc=json, except 'cat', which
+writes an event's body as it is (like 'ipfs cat'). Errors go to stderr,
+with exit status 1.
+
+A thread ID is a multibase string such as bafkzo5x... ('ipfs threads ls'
+lists this node's threads); a log ID is a peer ID (12D3KooW...), one for
+each writer; an event is named by its CID (bahqihqab...).
+
+Example:
+
+  $ T=$(ipfs threads create)
+  $ echo hello | ipfs threads add $T
+  bahqihqabciqnfuidnfss2vgoo5q5rij4z2fyb37tul5q5bk2apj556smkxa6ska 1
+  $ ipfs threads log $T
+  12D3KooWBHGv...  1  bahqihqab...6ska  2026-12-01T04:30:29.56Z  "hello\n"
+`),
 		Subcommands: map[string]*cmds.Command{
 			"create":   createCmd(p),
 			"ls":       lsCmd(p),
@@ -79,6 +95,22 @@ The threads commands run inside the daemon: start it with 'ipfs daemon'.
 			"snapshot": snapshotCmd(p),
 			"compact":  compactCmd(p),
 		},
+	}
+	root.Helptext.Subcommands = subcommandList(root.Subcommands, rootHelpGroups())
+	layoutHelp(root, []string{PluginName})
+	return root
+}
+
+// rootHelpGroups sorts the subcommands of `ipfs threads` by purpose for its
+// help.
+func rootHelpGroups() []helpGroup {
+	return []helpGroup{
+		{"THREADS", []string{"create", "ls", "info", "rm"}},
+		{"EVENTS", []string{"add", "log", "cat", "listen"}},
+		{"SHARING", []string{"invite", "invites", "join", "addrs", "follower"}},
+		{"VIEWS", []string{"kv", "docs", "view"}},
+		{"ACCESS CONTROL", []string{"acl"}},
+		{"MAINTENANCE", []string{"stats", "snapshot", "compact"}},
 	}
 }
 
@@ -127,13 +159,33 @@ var threadIDEncoder = cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer,
 	return err
 })
 
-// parseThreadID parses a thread ID argument into a client error on failure.
+// parseThreadID parses a thread ID argument into a client error, saying
+// what a thread ID looks like, on failure.
 func parseThreadID(s string) (ipel.ThreadID, error) {
 	tid, err := ipel.ParseThreadID(s)
 	if err != nil {
-		return ipel.ThreadID{}, cmds.Errorf(cmds.ErrClient, "%s", err)
+		return ipel.ThreadID{}, cmds.Errorf(cmds.ErrClient, "%s (want a thread ID such as bafkzo5x...; 'ipfs threads ls' lists yours)", err)
 	}
 	return tid, nil
+}
+
+// peerArg parses a peer ID argument (what names the option or argument in
+// the error) into a client error, saying what a peer ID looks like, on
+// failure.
+func peerArg(what, s string) (peer.ID, error) {
+	id, err := peer.Decode(s)
+	if err != nil {
+		return "", cmds.Errorf(cmds.ErrClient, "invalid %s %q (want a peer ID such as 12D3KooW...; 'ipfs id' prints this node's)", what, clipArg(s))
+	}
+	return id, nil
+}
+
+// clipArg shortens what a user typed for quoting in an error.
+func clipArg(s string) string {
+	if len(s) > 64 {
+		return s[:61] + "..."
+	}
+	return s
 }
 
 // userError marks the errors that are the caller's to fix as client errors

@@ -25,9 +25,7 @@ type InviteOutput struct {
 
 func inviteCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Invite a peer to a thread.",
-			ShortDescription: `
+		Helptext: helpText("Invite a peer to a thread.", `
 Creates an invite for a peer: the thread ID, where its logs are, and the
 keys of the role (follow: the follow key; read: follow and read keys;
 write: the same, and the joiner creates a log of its own), sealed to the
@@ -40,8 +38,22 @@ In an access-controlled thread only an admin of its ACL invites: the
 invite first grants the peer the role in the ACL (write, read, follow or
 delete, which is write with the right to delete), then carries the keys of
 that role.
-`,
-		},
+`, `
+Prints the invite; --enc=json prints {"Invite", "Thread", "Peer", "Role",
+"Delivered"}, Delivered saying whether the peer's node received it.
+
+Fails when the thread ID or the peer ID is malformed, the thread is
+unknown, the peer ID does not embed a public key, the role is unknown, the
+role is more than this node holds (a follower cannot invite readers, a
+reader cannot invite writers), or, in an access-controlled thread, this
+node is not an admin.
+
+Example:
+
+  $ PEER=$(ipfs id -f '<id>')    # on the invitee's node
+  $ ipfs threads invite $T $PEER
+  bgjfqa...
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 			cmds.StringArg("peer", true, false, "Peer ID of the invitee."),
@@ -54,9 +66,9 @@ that role.
 			if err != nil {
 				return err
 			}
-			to, err := peer.Decode(req.Arguments[1])
+			to, err := peerArg("peer ID", req.Arguments[1])
 			if err != nil {
-				return cmds.Errorf(cmds.ErrClient, "invalid peer ID %q: %s", req.Arguments[1], err)
+				return err
 			}
 			name, _ := req.Options["role"].(string)
 			role, err := inviteRole(req.Context, b, tid, to, name)
@@ -95,14 +107,23 @@ type ReceivedInviteOutput struct {
 
 func invitesCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "List invites delivered to this node.",
-			ShortDescription: `
+		Helptext: helpText("List invites delivered to this node.", `
 Lists the invites other nodes delivered to this one and that it has not
 joined yet: thread, role, sender, and the invite to pass to 'ipfs threads
 join'.
-`,
-		},
+`, `
+Text output is two lines an invite: thread, role and "from <peer>",
+tab-separated, then the invite; nothing when there is none. --enc=json
+prints {"Invites": [{"Invite", "Thread", "Role", "From", "Received"}]}.
+
+Example:
+
+  $ ipfs threads invites
+  bafkzo5xxg5bvue25wjmu3wdstvqzv6t5n3zs6szgnab3omzvuy6jvca  write  from 12D...
+  bgjfqa...
+  $ ipfs threads invites --enc=json | jq -r '.Invites[0].Invite'
+  bgjfqa...
+`),
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
 			b, err := backend(p, env)
 			if err != nil {
@@ -134,9 +155,7 @@ join'.
 
 func joinCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Join a thread with an invite.",
-			ShortDescription: `
+		Helptext: helpText("Join a thread with an invite.", `
 Opens an invite sealed to this node, records the thread's keys, creates this
 node's log when the role is write, tells the thread's members where it is,
 and starts pulling the history in the background ('ipfs threads info' shows
@@ -147,8 +166,18 @@ thread's views (when it has one) and pull only the events after it;
 --snapshot=false pulls and replays the whole history instead. A snapshot is
 authenticated by the read key only: any reader could forge the state it
 claims before its cursor (events after it are verified as usual).
-`,
-		},
+`, `
+Prints the thread ID; --enc=json prints the thread as 'ipfs threads info'
+does.
+
+Fails when the invite is malformed, sealed to another peer or tampered
+with, or names a thread this node already holds.
+
+Example:
+
+  $ ipfs threads join bgjfqa...
+  bafkzo5xxg5bvue25wjmu3wdstvqzv6t5n3zs6szgnab3omzvuy6jvca
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("invite", true, false, "The invite, as 'ipfs threads invite' printed it."),
 		},
@@ -197,15 +226,24 @@ type AddrOutput struct {
 
 func addrsCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Show where a thread's logs are: its address book.",
-			ShortDescription: `
+		Helptext: helpText("Show where a thread's logs are: its address book.", `
 Lists which peers serve which logs of the thread (writers their own logs,
 readers and followers their copies), at which addresses, and until when:
 members announce their addresses with a time to live, and expired entries
 drop out.
-`,
-		},
+`, `
+Text output is a line a log and peer (log ID, peer ID, "expires <time>",
+tab-separated), then one indented line an address. --enc=json prints
+{"Addrs": [{"Log", "Peer", "Addrs", "Expires"}]}.
+
+Fails when the thread ID is malformed or the thread unknown.
+
+Example:
+
+  $ ipfs threads addrs $T
+  12D3KooWBHGv...  12D3KooWCUci...  expires 2026-12-02T04:30:29Z
+    /ip4/127.0.0.1/tcp/4001
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 		},
@@ -264,15 +302,26 @@ every event of every log, and can read none of them (a pinning service).
 
 func followerAddCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Add a follower to a thread.",
-			ShortDescription: `
+		Helptext: helpText("Add a follower to a thread.", `
 Connects to the peer at the address, delivers a follow invite (the follow
 key only), and from then on pushes the thread's events to it. The peer's
 node follows the thread when its config has AcceptFollowInvites set, or when
 its operator runs 'ipfs threads join' with the invite (printed here).
-`,
-		},
+`, `
+Prints "follower <peer> added to <thread> (invite delivered)" (or "invite
+not delivered"), then the invite; --enc=json prints {"Invite", "Thread",
+"Peer", "Role", "Delivered"}.
+
+Fails when the thread ID or the address is malformed, the address does not
+end in /p2p/<peer-id> or names this node, the thread is unknown, or the
+node is offline.
+
+Example:
+
+  $ ipfs threads follower add $T /ip4/10.0.0.5/tcp/4001/p2p/12D3KooWF...
+  follower 12D3KooWF... added to bafkzo5x... (invite delivered)
+  bgjfqa...
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 			cmds.StringArg("addr", true, false, "The follower's address, ending in /p2p/<peer-id>."),

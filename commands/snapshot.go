@@ -39,9 +39,7 @@ func snapshotOutput(si threads.SnapshotInfo) SnapshotOutput {
 
 func snapshotCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Show (or take) the thread's latest snapshot.",
-			ShortDescription: `
+		Helptext: helpText("Show (or take) the thread's latest snapshot.", `
 Shows the thread's latest snapshot of its views: root CID, cursor (per log:
 seq and the event's CID), events covered, entries, size. With --create,
 first takes one now, at the events the views have applied.
@@ -51,8 +49,24 @@ multiple of the SnapshotInterval config (default 1000). They are sealed
 with the thread's read key, deterministically: replicas that applied the
 same events produce the same CID. The latest is pinned, and served to
 joiners and to members that fall behind a compaction.
-`,
-		},
+`, `
+--enc=json prints {"Root", "Cursor": [{"Log", "Seq", "Cid"}], "Events",
+"Entries", "Size", "Pages", "Created"}.
+
+Fails when the thread ID is malformed, the thread is unknown, or (without
+--create) the thread has no snapshot yet.
+
+Example:
+
+  $ ipfs threads snapshot $T --create
+  Root:     bafyreih5x2ze7tptf6ocl4a4ptibzzmtmopq2pjuxdpkpqyoqn2owdhb6q
+  Events:   1000
+  Entries:  412
+  Size:     38211 bytes in 1 pages
+  Created:  2026-12-01T04:31:02Z
+  Cursor:
+    12D3KooWBHGv...  1000  bahqihqabciqh4bxxihyrwupicdmmdcvfjv6nvsaklhj...
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 		},
@@ -104,18 +118,28 @@ type CompactedLogOutput struct {
 
 func compactCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Drop the events the latest snapshot covers.",
-			ShortDescription: `
+		Helptext: helpText("Drop the events the latest snapshot covers.", `
 Truncates each log of the thread at the latest snapshot's cursor: the
 events at or below it leave the index and the log's pin, and the next
 'ipfs repo gc' deletes their blocks. The views read the same afterwards
 (the snapshot holds their effect), 'ipfs threads view rebuild' starts from
 the snapshot, and 'ipfs threads info' shows each log's base and what was
-compacted. Local only: other members keep their copies. Fails when the
-thread has no snapshot (take one with 'ipfs threads snapshot --create').
-`,
-		},
+compacted. Local only: other members keep their copies.
+`, `
+Prints a line a log that was truncated: log ID, its new base, and the
+events and bytes dropped; "nothing to compact" when the snapshot covers
+nothing more. --enc=json prints {"Logs": [{"Log", "Base", "Events",
+"Bytes"}]}.
+
+Fails when the thread ID is malformed, the thread is unknown or
+access-controlled (those are never compacted), or it has no snapshot (take
+one with 'ipfs threads snapshot --create').
+
+Example:
+
+  $ ipfs threads compact $T
+  12D3KooWBHGv...  base 1000  dropped 1000 events, 131072 bytes
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 		},

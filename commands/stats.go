@@ -25,16 +25,26 @@ type StatsOutput struct {
 
 func statsCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Show a thread's statistics and the node's sync counters.",
-			ShortDescription: `
+		Helptext: helpText("Show a thread's statistics and the node's sync counters.", `
 For the thread: logs, events held, equivocations seen, peers in its address
 book, and the lag at its last sync (events a peer held that this node
 lacked). For the node: events received, pushed and pulled, and input
 rejected by reason. The same figures, and more, are Prometheus metrics
 (threads_*) at the API's /debug/metrics/prometheus.
-`,
-		},
+`, `
+--enc=json prints {"Thread", "Logs", "Events", "Equivocations", "Peers",
+"Lag", "Received", "Pushed", "Pulled", "Rejected": {<reason>: <count>}}.
+
+Fails when the thread ID is malformed or the thread unknown.
+
+Example:
+
+  $ ipfs threads stats $T
+  Thread:         bafkzo5xxg5bvue25wjmu3wdstvqzv6t5n3zs6szgnab3omzvuy6jvca
+  Logs:           2
+  Events:         1204
+  ...
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 		},

@@ -90,14 +90,21 @@ func threadOutput(b *Backend, ti threads.ThreadInfo) ThreadOutput {
 
 func createCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Create a thread.",
-			ShortDescription: `
+		Helptext: helpText("Create a thread.", `
 Creates a thread with fresh follow and read keys and a log for this node,
-and prints its ID. Variants: 'raw' (every member trusted alike) and 'acl'
-(access-controlled).
-`,
-		},
+and prints its ID. Variants: 'raw' (every member holds the same keys and is
+trusted alike) and 'acl' (access-controlled: roles in an ACL that every
+replica enforces, see 'ipfs threads acl').
+`, `
+Prints the thread's ID; --enc=json prints the thread as 'ipfs threads info'
+does. Fails on an unknown --variant.
+
+Example:
+
+  $ T=$(ipfs threads create)
+  $ ipfs threads create --variant acl
+  bafyiktufww5w5d3axaryafl7sr2g77j56a7rv2rieic43ngfw6kouzy
+`),
 		Options: []cmds.Option{
 			cmds.StringOption("variant", "Thread variant: raw or acl.").WithDefault("raw"),
 		},
@@ -142,13 +149,20 @@ type ThreadSummary struct {
 
 func lsCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "List the threads this node holds.",
-			ShortDescription: `
+		Helptext: helpText("List the threads this node holds.", `
 Lists every thread this node holds: its ID, variant, number of logs and
 number of events.
-`,
-		},
+`, `
+Text output is one line a thread, tab-separated; nothing when this node
+holds no thread. --enc=json prints {"Threads": [{"ID", "Variant", "Logs",
+"Events"}]}.
+
+Example:
+
+  $ ipfs threads ls
+  bafkzo5xxg5bvue25wjmu3wdstvqzv6t5n3...  raw  1 logs  3 events
+  bafyiktufww5w5d3axaryafl7sr2g77j56a...  acl  2 logs  9 events
+`),
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
 			b, err := backend(p, env)
 			if err != nil {
@@ -184,15 +198,34 @@ number of events.
 
 func infoCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Show a thread: logs, heads, seqs, addresses and keys held.",
-			ShortDescription: `
+		Helptext: helpText("Show a thread: logs, heads, seqs, addresses and keys held.", `
 Shows a thread's variant, the keys this node holds (follow, read, and the
 log it writes), every log with its head and seq, the addresses where this
 node serves its own log (/p2p/<peer>/ipel/<log>), and any equivocation
 (two events signed at the same log position) seen and rejected.
-`,
-		},
+`, `
+--enc=json prints the same as one object: ID, Variant, Created, Creator
+(access-controlled threads), Keys (Follow, Read, Log, ReadKeys), Logs (each
+with ID, Head, Seq, Own, Addrs, Base, CompactedEvents, CompactedBytes) and
+Equivocations (each with Log, Seq, Cid).
+
+Fails when the thread ID is malformed or this node does not hold the
+thread.
+
+Example:
+
+  $ ipfs threads info $T
+  Thread:   bafkzo5xxg5bvue25wjmu3wdstvqzv6t5n3zs6szgnab3omzvuy6jvca
+  Variant:  raw
+  Created:  2026-12-01T04:30:27Z
+  Keys:     follow, read, log 12D3KooWBHGvyH5rXWqKsNXKNdydyDGdSXghRz7bLo5U...
+  Logs:
+    12D3KooWBHGvyH5rXWqKsNXKNdydyDGdSXghRz7bLo5UxGDoMrYW (own)
+      seq:  3
+      head: bahqihqabciqh4bxxihyrwupicdmmdcvfjv6nvsaklhjm7tyk6c3rb7sn2dzzcxa
+      addr: /ip4/127.0.0.1/tcp/4001/p2p/12D3KooWD3ec.../ipel/12D3KooWBHGv...
+  Equivocations: none
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 		},
@@ -270,14 +303,19 @@ type RemoveOutput struct {
 
 func rmCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
-		Helptext: cmds.HelpText{
-			Tagline: "Remove a thread from this node.",
-			ShortDescription: `
-Forgets a thread: its keys, logs and index, and releases the pins on its
-logs. Its blocks are deleted by the next 'ipfs repo gc'. Other members keep
-their copies.
-`,
-		},
+		Helptext: helpText("Remove a thread from this node.", `
+Forgets a thread: its keys, logs, views and index, and releases the pins on
+its logs. Its blocks are deleted by the next 'ipfs repo gc'. Other members
+keep their copies.
+`, `
+Prints "removed <thread>"; --enc=json prints {"Removed": <thread>}. Fails
+when the thread ID is malformed or this node does not hold the thread.
+
+Example:
+
+  $ ipfs threads rm $T
+  removed bafkzo5xxg5bvue25wjmu3wdstvqzv6t5n3zs6szgnab3omzvuy6jvca
+`),
 		Arguments: []cmds.Argument{
 			cmds.StringArg("thread", true, false, "Thread ID."),
 		},

@@ -66,6 +66,11 @@ func TestThreadIDErrors(t *testing.T) {
 			t.Errorf("%s: error %v, want ErrBadThreadID", name, err)
 		}
 	}
+	// Multibase's own wording ("selected encoding not supported") would not
+	// tell a user what is wrong with the ID.
+	if _, err := ParseThreadID("xyz"); err == nil || err.Error() != `invalid thread ID "xyz": not a multibase string` {
+		t.Errorf("error for xyz: %v", err)
+	}
 	if _, err := NewThreadIDSize(VariantRaw, 15); err == nil {
 		t.Error("15 random bytes accepted")
 	}

@@ -129,6 +129,9 @@ func ParseThreadID(s string) (ThreadID, error) {
 		return ThreadID{}, fmt.Errorf("%w: empty string", ErrBadThreadID)
 	}
 	_, b, err := mbase.Decode(s)
+	if errors.Is(err, mbase.ErrUnsupportedEncoding) {
+		return ThreadID{}, fmt.Errorf("%w %q: not a multibase string", ErrBadThreadID, clip(s))
+	}
 	if err != nil {
 		return ThreadID{}, fmt.Errorf("%w %q: %v", ErrBadThreadID, clip(s), err)
 	}

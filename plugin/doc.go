@@ -1,6 +1,6 @@
 // Package plugin is the Kubo plugin: it registers the event codec with
-// Kubo's IPLD registry, adds `ipfs threads` to the CLI and RPC command trees,
-// and runs the Threads engine inside the daemon on the node's blockstore,
+// Kubo's IPLD registry, adds `ipfs threads` to the CLI and RPC command trees
+// (and to the command list of `ipfs --help`), and runs the Threads engine inside the daemon on the node's blockstore,
 // pinner, repo datastore and libp2p host.
 //
 // Kubo loads plugins through package-level lists, so this package holds the

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/namespace"
+	cmds "github.com/ipfs/go-ipfs-cmds"
 	kubocli "github.com/ipfs/kubo/cmd/ipfs/kubo"
 	"github.com/ipfs/kubo/core"
 	corecmds "github.com/ipfs/kubo/core/commands"
@@ -45,6 +47,12 @@ func init() {
 	root := commands.Root(daemon.backend)
 	corecmds.Root.Subcommands[commands.PluginName] = root
 	kubocli.Root.Subcommands[commands.PluginName] = root
+	// `ipfs --help` lists its commands from a text Kubo writes by hand (the
+	// CLI's root has a copy of it): list threads there too.
+	desc := strings.TrimSuffix(root.Helptext.Tagline, ".")
+	for _, help := range []*cmds.HelpText{&corecmds.Root.Helptext, &kubocli.Root.Helptext} {
+		help.Subcommands = listInRootHelp(help.Subcommands, rootHelpGroup, commands.PluginName, desc)
+	}
 }
 
 // codecPlugin registers the event block codec.

@@ -458,8 +458,9 @@ func (b *bench) w4(ctx context.Context) error {
 		}
 		return waitUntil(ctx, time.Minute, func() (bool, error) {
 			for _, i := range []int{0, n - 1} {
-				v, err := c.api.call(ctx, "threads/kv/get", []string{tid, fmt.Sprintf("/w4/%d", i)})
-				if err != nil || !strings.Contains(string(v), fmt.Sprintf("w4 %09d", i)) {
+				var v struct{ Value []byte }
+				err := c.api.json(ctx, "threads/kv/get", []string{tid, fmt.Sprintf("/w4/%d", i)}, &v)
+				if err != nil || !strings.Contains(string(v.Value), fmt.Sprintf("w4 %09d", i)) {
 					return false, err
 				}
 			}

@@ -9,13 +9,14 @@ test_expect_success 'ipfs threads --help describes threads and lists every subco
 	test_grep_i help "ipfs threads - Encrypted, multi-writer event-sourced databases" &&
 	test_grep_i help "ipfs daemon" &&
 	for sub in create ls info rm add log cat listen; do
-		grep -Eq "^  ipfs threads $sub( |$)" help ||
+		grep -Eq "^    $sub  +[A-Z]" help ||
 		{ echo "subcommand $sub not listed"; return 1; }
 	done
 '
 
-test_expect_success 'ipfs help threads lists threads' '
+test_expect_success 'ipfs --help and ipfs commands list threads' '
 	ipfs --help >roothelp &&
+	grep -q "^    threads  *Encrypted" roothelp &&
 	ipfs commands >commands &&
 	grep -q "^ipfs threads$" commands &&
 	for sub in create ls info rm add log cat listen; do
@@ -50,7 +51,7 @@ check_help cat "Write an event's body to stdout" "<thread> <event>"
 check_help listen "Stream a thread's events as they are appended" "--since"
 
 test_expect_success 'every subcommand ipfs threads --help lists has a working --help' '
-	sed -n "s/^  ipfs threads \([a-z][a-z-]*\).*/\1/p" help | sort -u >subs &&
+	sed -n "/^SUBCOMMANDS/,\$ s/^    \([a-z][a-z-]*\)  .*/\1/p" help | sort -u >subs &&
 	test "$(wc -l <subs)" -ge 8 &&
 	while read -r sub; do
 		ipfs threads "$sub" --help >h.all 2>err || { echo "$sub --help failed"; return 1; }
@@ -63,10 +64,11 @@ test_expect_success 'add --help documents stdin and the body limit' '
 	test_grep_i help.add "MaxBodySize"
 '
 
-test_expect_success 'log --help documents --log, --since and --limit' '
+test_expect_success 'log --help documents --log, --since, --limit and --full' '
 	grep -q -- "--log" help.log &&
 	grep -q -- "--since" help.log &&
-	grep -q -- "--limit" help.log
+	grep -q -- "--limit" help.log &&
+	grep -q -- "--full" help.log
 '
 
 test_expect_success 'create --help documents the raw and acl variants' '
