@@ -197,6 +197,11 @@ func (m *Manager) SetRole(ctx context.Context, tid ipel.ThreadID, p peer.ID, rol
 			}
 		}
 		delete(readers, p.String())
+		// The rotation must fit one event; refuse it before anything is
+		// sealed with the new key.
+		if len(readers) > MaxRotationReaders {
+			return fmt.Errorf("rotate the read key: %w: %d readers, at most %d", ErrTooManyOps, len(readers), MaxRotationReaders)
+		}
 		for r := range readers {
 			id, err := peer.Decode(r)
 			if err != nil {

@@ -112,7 +112,17 @@ func applyRecordOverlay(ctx context.Context, ov *overlay, w ds.Write, env *apply
 	dr := &docReducer{schemas: env.schemas, tid: rec.Thread, ov: ov, w: w}
 	// Private events (rec.To set) are never view operations, not even for
 	// their recipient: every replica must compute the same views.
-	if ops, ok := DecodeOps(rec.Body); ok && rec.To == "" {
+	ops, derr := DecodeOps(rec.Body)
+	if rec.To != "" {
+		derr = ErrNotOps
+	}
+	if errors.Is(derr, ErrMalformedOps) {
+		log.Warnf("views of %s: event %s skipped: %s", rec.Thread, rec.Cid, derr)
+		if err := countSkipped(ctx, ov, w, rec.Thread, SkipMalformed); err != nil {
+			return nil, err
+		}
+	}
+	if derr == nil {
 		if env.acl != nil {
 			var err error
 			if ops, err = env.enforce(ctx, ov, w, rec, ops, dr); err != nil {

@@ -171,20 +171,14 @@ func (d *Docs) preparePut(ce *CollEntry, coll string, raw []byte) (DocOp, error)
 	return DocOp{Kind: DocPut, Coll: coll, ID: ids, JSON: doc}, nil
 }
 
-// write appends operations as few events as fit the body limit.
+// write appends operations as few events as fit (MaxEventOps operations,
+// the body size limit).
 func (d *Docs) write(ctx context.Context, ops []DocOp) error {
 	limit := d.m.s.Config().MaxBodySize - 1024
+	size := func(i int) int { return docOpSize(ops[i]) }
 	for len(ops) > 0 {
-		n, size := 0, 0
-		for n < len(ops) {
-			sz := len(ops[n].Coll) + len(ops[n].ID) + len(ops[n].JSON) + len(ops[n].Field) + 24
-			if n > 0 && size+sz > limit {
-				break
-			}
-			size += sz
-			n++
-		}
-		if size > limit {
+		n := fitOps(len(ops), limit, size)
+		if size(0) > limit {
 			return fmt.Errorf("%w: document %s is larger than an event body can hold", ErrBadDocument, ops[0].ID)
 		}
 		if _, err := d.m.Write(ctx, d.tid, Ops{Docs: ops[:n]}); err != nil {
