@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // Access control for threads of the access-controlled variant (paper
@@ -112,14 +114,16 @@ type ACL struct {
 	dfltVer  *Version
 	roles    map[string][]roleChange // by peer, in version order
 	admins   map[string][]roleChange
-	docRoles map[string][]roleChange // by docRoleKey(coll, id, peer)
+	docRoles map[docRoleID][]roleChange
 	// Rotations are the valid read-key rotations, in version order.
 	Rotations []ACLOp
 	// Rejected counts ACL operations that were not valid.
 	Rejected int
 }
 
-func docRoleKey(coll, id, peer string) string { return coll + "\x00" + id + "\x00" + peer }
+// docRoleID names a peer's role on one document. Its fields stay apart: no
+// document ID or peer can pass for another, whatever bytes it holds.
+type docRoleID struct{ coll, id, peer string }
 
 // latest returns the last change (in version order) with from <= seq.
 func latest(changes []roleChange, seq uint64) (roleChange, bool) {
@@ -153,7 +157,7 @@ func (a *ACL) Admin(peer string, seq uint64) bool {
 // DocRole is a peer's role on one document at seq: the document-level role
 // when one was set for the peer, otherwise the thread-level role.
 func (a *ACL) DocRole(coll, id, peer string, seq uint64) Role {
-	if c, ok := latest(a.docRoles[docRoleKey(coll, id, peer)], seq); ok {
+	if c, ok := latest(a.docRoles[docRoleID{coll, id, peer}], seq); ok {
 		return c.role
 	}
 	return a.Role(peer, seq)
@@ -190,11 +194,18 @@ func (a *ACL) Entries() []Entry {
 	return out
 }
 
+// validPeer says whether s is a peer ID in its canonical spelling, so that
+// one peer has one name in the ACL.
+func validPeer(s string) bool {
+	id, err := peer.Decode(s)
+	return err == nil && id.String() == s
+}
+
 // valid says whether an ACL operation may be applied under acl.
 func (a *ACL) valid(r *aclRecord) bool {
 	switch r.Op.Kind {
 	case ACLSetRole, ACLSetAdmin, ACLSetDefault, ACLRotate:
-		if r.Op.Kind != ACLSetDefault && r.Op.Kind != ACLRotate && r.Op.Peer == "" {
+		if r.Op.Kind != ACLSetDefault && r.Op.Kind != ACLRotate && !validPeer(r.Op.Peer) {
 			return false
 		}
 		if r.Op.Role > RoleDelete {
@@ -202,7 +213,7 @@ func (a *ACL) valid(r *aclRecord) bool {
 		}
 		return a.Admin(r.Author, r.Seq)
 	case ACLSetDocRole:
-		if r.Op.Peer == "" || r.Op.Coll == "" || r.Op.ID == "" || r.Op.Role > RoleDelete {
+		if !validPeer(r.Op.Peer) || validCollection(r.Op.Coll) != nil || r.Op.ID == "" || r.Op.Role > RoleDelete {
 			return false
 		}
 		// The ACL's admins, or whoever may delete the document.
@@ -219,7 +230,7 @@ func (a *ACL) apply(r *aclRecord) {
 	case ACLSetAdmin:
 		a.admins[r.Op.Peer] = append(a.admins[r.Op.Peer], c)
 	case ACLSetDocRole:
-		k := docRoleKey(r.Op.Coll, r.Op.ID, r.Op.Peer)
+		k := docRoleID{r.Op.Coll, r.Op.ID, r.Op.Peer}
 		a.docRoles[k] = append(a.docRoles[k], c)
 	case ACLSetDefault:
 		a.dflt, a.dfltVer = r.Op.Role, &r.Version
@@ -231,7 +242,7 @@ func (a *ACL) apply(r *aclRecord) {
 // fold applies the records in version order, skipping the excluded ones and
 // those their author may not make at that point.
 func fold(creator string, recs []*aclRecord, excluded map[int]bool) (*ACL, []bool) {
-	a := &ACL{creator: creator, roles: map[string][]roleChange{}, admins: map[string][]roleChange{}, docRoles: map[string][]roleChange{}}
+	a := &ACL{creator: creator, roles: map[string][]roleChange{}, admins: map[string][]roleChange{}, docRoles: map[docRoleID][]roleChange{}}
 	ok := make([]bool, len(recs))
 	for i, r := range recs {
 		if excluded[i] || !a.valid(r) {

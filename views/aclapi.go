@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -254,16 +255,15 @@ func (m *Manager) SetDocRole(ctx context.Context, tid ipel.ThreadID, coll, id st
 	return m.changeACL(ctx, tid, ACLOp{Kind: ACLSetDocRole, Coll: coll, ID: id, Peer: p.String(), Role: role, From: heads[p.String()] + 1})
 }
 
-// DocEntries lists the document-level roles of one document.
+// DocEntries lists the document-level roles of one document, by peer.
 func (a *ACL) DocEntries(coll, id string) []Entry {
-	prefix := docRoleKey(coll, id, "")
 	var out []Entry
-	for _, k := range sortedKeys(a.docRoles) {
-		if len(k) > len(prefix) && k[:len(prefix)] == prefix {
-			p := k[len(prefix):]
-			out = append(out, Entry{Peer: p, Role: a.DocRole(coll, id, p, ^uint64(0))})
+	for k := range a.docRoles {
+		if k.coll == coll && k.id == id {
+			out = append(out, Entry{Peer: k.peer, Role: a.DocRole(coll, id, k.peer, ^uint64(0))})
 		}
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Peer < out[j].Peer })
 	return out
 }
 

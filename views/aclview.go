@@ -97,14 +97,14 @@ func aclAffects(old, next *ACL, applied map[ipel.LogID]uint64) bool {
 	for logID, upto := range applied {
 		p := logID.String()
 		points := map[uint64]bool{1: true}
-		var docKeys []string
+		var docs []docRoleID
 		for _, a := range []*ACL{old, next} {
 			for _, c := range a.roles[p] {
 				points[c.from] = true
 			}
 			for k, cs := range a.docRoles {
-				if len(k) > len(p) && k[len(k)-len(p):] == p && k[len(k)-len(p)-1] == 0 {
-					docKeys = append(docKeys, k)
+				if k.peer == p {
+					docs = append(docs, k)
 					for _, c := range cs {
 						points[c.from] = true
 					}
@@ -118,9 +118,8 @@ func aclAffects(old, next *ACL, applied map[ipel.LogID]uint64) bool {
 			if old.Role(p, pt) != next.Role(p, pt) {
 				return true
 			}
-			for _, k := range docKeys {
-				parts := strings.SplitN(k, "\x00", 3)
-				if old.DocRole(parts[0], parts[1], p, pt) != next.DocRole(parts[0], parts[1], p, pt) {
+			for _, k := range docs {
+				if old.DocRole(k.coll, k.id, p, pt) != next.DocRole(k.coll, k.id, p, pt) {
 					return true
 				}
 			}
