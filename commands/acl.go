@@ -84,6 +84,10 @@ type ACLOutput struct {
 	ReadKeys  int
 	// Ignored counts ACL changes that were not allowed.
 	Ignored int
+	// RefusedKeys counts rotated read keys sealed to this node that it did
+	// not take up: they did not open, or were not the key their rotation
+	// commits to.
+	RefusedKeys int `json:",omitempty"`
 }
 
 func aclShowCmd(p Provider) *cmds.Command {
@@ -112,8 +116,12 @@ its views include every event it holds.
 			if err != nil {
 				return userError(err)
 			}
+			refused, err := b.Views.RefusedKeys(tid)
+			if err != nil {
+				return userError(err)
+			}
 			out := &ACLOutput{Thread: tid.String(), Creator: acl.Creator(), Default: acl.Default().String(),
-				Rotations: len(acl.Rotations), ReadKeys: ti.ReadKeys, Ignored: acl.Rejected, Peers: []ACLEntryOutput{}}
+				Rotations: len(acl.Rotations), ReadKeys: ti.ReadKeys, Ignored: acl.Rejected, RefusedKeys: refused, Peers: []ACLEntryOutput{}}
 			for _, e := range acl.Entries() {
 				out.Peers = append(out.Peers, ACLEntryOutput{Peer: e.Peer, Role: e.Role.String(), Admin: e.Admin})
 			}
@@ -123,6 +131,9 @@ its views include every event it holds.
 		Encoders: cmds.EncoderMap{
 			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *ACLOutput) error {
 				fmt.Fprintf(w, "creator\t%s\ndefault\t%s\nrotations\t%d\n", out.Creator, out.Default, out.Rotations)
+				if out.RefusedKeys > 0 {
+					fmt.Fprintf(w, "refused keys\t%d\n", out.RefusedKeys)
+				}
 				for _, e := range out.Peers {
 					admin := ""
 					if e.Admin {

@@ -1,6 +1,7 @@
 package views
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"sort"
 	"strings"
@@ -15,8 +16,11 @@ import (
 //
 // Roles are ordered: none < follow < read < write < delete. Beside roles,
 // the ACL has its own ACL: admins may change it. The creator, bound to the
-// thread ID (ipel.NewACLThreadID), starts as admin with the delete role;
-// everyone else starts with the default role, none unless changed.
+// thread ID (ipel.NewACLThreadID), is an admin with the delete role for
+// good: no operation changes its role or its admin right, so no admin can
+// depose it, and it can always undo what another admin did (revoking that
+// admin from its first event drops all its ACL operations). Everyone else
+// starts with the default role, none unless changed.
 //
 // A role change for a peer carries From, the first seq of the peer's log it
 // applies to: the head of that log as the author saw it, plus one. A peer's
@@ -25,6 +29,11 @@ import (
 // are the writers' word, but seqs are not: a revoked writer cannot backdate
 // its way past its revocation, because every later event of its log has a
 // higher seq.
+//
+// A role on one document is set by an admin, or by a peer with the delete
+// role on the document; the latter only lowers: its change never takes a
+// peer above what admins grant it (the thread-level role, or an admin's
+// role on the document), and never touches admins or the creator.
 
 // Role is what a peer may do in an access-controlled thread.
 type Role uint8
@@ -89,6 +98,19 @@ type ACLOp struct {
 	// sealed to each remaining reader's public key, by peer ID.
 	Epoch uint64            `cbor:"e,omitempty"`
 	Keys  map[string][]byte `cbor:"k,omitempty"`
+	// Commit is a rotation's commitment to its key (KeyCommitment): every
+	// member checks the key it opens against it, so an admin cannot seal
+	// different keys to different members.
+	Commit []byte `cbor:"h,omitempty"`
+}
+
+// KeyCommitment is what a rotation commits to its read key with: a hash of
+// the key under a label of its own.
+func KeyCommitment(key []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte("kubo-threads read key commitment\x00"))
+	h.Write(key)
+	return h.Sum(nil)
 }
 
 // aclRecord is an ACL operation with the event that carried it.
@@ -104,6 +126,7 @@ type roleChange struct {
 	from    uint64
 	role    Role
 	admin   bool
+	byAdmin bool // document roles: set by an admin (otherwise it only lowers)
 	version Version
 }
 
@@ -137,28 +160,51 @@ func latest(changes []roleChange, seq uint64) (roleChange, bool) {
 
 // Role is the thread-level role of a peer's event at seq.
 func (a *ACL) Role(peer string, seq uint64) Role {
-	if c, ok := latest(a.roles[peer], seq); ok {
-		return c.role
-	}
 	if peer == a.creator {
 		return RoleDelete
+	}
+	if c, ok := latest(a.roles[peer], seq); ok {
+		return c.role
 	}
 	return a.dflt
 }
 
 // Admin reports whether a peer's event at seq may change the ACL.
 func (a *ACL) Admin(peer string, seq uint64) bool {
-	if c, ok := latest(a.admins[peer], seq); ok {
-		return c.admin
+	if peer == a.creator {
+		return true
 	}
-	return peer == a.creator
+	c, ok := latest(a.admins[peer], seq)
+	return ok && c.admin
 }
 
-// DocRole is a peer's role on one document at seq: the document-level role
-// when one was set for the peer, otherwise the thread-level role.
+// DocRole is a peer's role on one document at seq: the last document-level
+// change for the peer that applies at seq, otherwise the thread-level role.
+// A change made by a non-admin only lowers: it gives at most what the peer
+// holds without it, and none applies to admins or the creator.
 func (a *ACL) DocRole(coll, id, peer string, seq uint64) Role {
-	if c, ok := latest(a.docRoles[docRoleID{coll, id, peer}], seq); ok {
-		return c.role
+	changes := a.docRoles[docRoleID{coll, id, peer}]
+	shielded := peer == a.creator || a.Admin(peer, seq)
+	for i := len(changes) - 1; i >= 0; i-- {
+		c := changes[i]
+		switch {
+		case c.from > seq:
+		case c.byAdmin:
+			return c.role
+		case !shielded:
+			return min(c.role, a.grantedDocRole(changes[:i], peer, seq))
+		}
+	}
+	return a.Role(peer, seq)
+}
+
+// grantedDocRole is what admins grant a peer on a document at seq: their
+// last change among changes that applies, or the thread-level role.
+func (a *ACL) grantedDocRole(changes []roleChange, peer string, seq uint64) Role {
+	for i := len(changes) - 1; i >= 0; i-- {
+		if c := changes[i]; c.byAdmin && c.from <= seq {
+			return c.role
+		}
 	}
 	return a.Role(peer, seq)
 }
@@ -203,23 +249,39 @@ func validPeer(s string) bool {
 
 // valid says whether an ACL operation may be applied under acl.
 func (a *ACL) valid(r *aclRecord) bool {
-	switch r.Op.Kind {
-	case ACLSetRole, ACLSetAdmin, ACLSetDefault, ACLRotate:
-		if r.Op.Kind != ACLSetDefault && r.Op.Kind != ACLRotate && !validPeer(r.Op.Peer) {
+	op := &r.Op
+	switch op.Kind {
+	case ACLSetRole, ACLSetAdmin:
+		if !validPeer(op.Peer) || op.Role > RoleDelete || op.Peer == a.creator {
+			return false // the creator's standing does not change
+		}
+	case ACLSetDefault:
+		if op.Role > RoleDelete {
 			return false
 		}
-		if r.Op.Role > RoleDelete {
-			return false
+	case ACLRotate:
+		if len(op.Commit) != sha256.Size {
+			return false // members could not check the key
 		}
-		return a.Admin(r.Author, r.Seq)
 	case ACLSetDocRole:
-		if !validPeer(r.Op.Peer) || validCollection(r.Op.Coll) != nil || r.Op.ID == "" || r.Op.Role > RoleDelete {
+		if !validPeer(op.Peer) || validCollection(op.Coll) != nil || op.ID == "" || op.Role > RoleDelete {
 			return false
 		}
-		// The ACL's admins, or whoever may delete the document.
-		return a.Admin(r.Author, r.Seq) || a.DocRole(r.Op.Coll, r.Op.ID, r.Author, r.Seq) >= RoleDelete
+		return a.mayChangeDocRole(r)
+	default:
+		return false
 	}
-	return false
+	return a.Admin(r.Author, r.Seq)
+}
+
+// mayChangeDocRole says whether the author of a document-role change may
+// make it: an admin, or a peer with the delete role on the document
+// changing another peer than the creator.
+func (a *ACL) mayChangeDocRole(r *aclRecord) bool {
+	if a.Admin(r.Author, r.Seq) {
+		return true
+	}
+	return r.Op.Peer != a.creator && a.DocRole(r.Op.Coll, r.Op.ID, r.Author, r.Seq) >= RoleDelete
 }
 
 func (a *ACL) apply(r *aclRecord) {
@@ -230,6 +292,7 @@ func (a *ACL) apply(r *aclRecord) {
 	case ACLSetAdmin:
 		a.admins[r.Op.Peer] = append(a.admins[r.Op.Peer], c)
 	case ACLSetDocRole:
+		c.byAdmin = a.Admin(r.Author, r.Seq)
 		k := docRoleID{r.Op.Coll, r.Op.ID, r.Op.Peer}
 		a.docRoles[k] = append(a.docRoles[k], c)
 	case ACLSetDefault:
@@ -240,19 +303,20 @@ func (a *ACL) apply(r *aclRecord) {
 }
 
 // fold applies the records in version order, skipping the excluded ones and
-// those their author may not make at that point.
-func fold(creator string, recs []*aclRecord, excluded map[int]bool) (*ACL, []bool) {
-	a := &ACL{creator: creator, roles: map[string][]roleChange{}, admins: map[string][]roleChange{}, docRoles: map[docRoleID][]roleChange{}}
-	ok := make([]bool, len(recs))
+// those their author may not make at that point. For each record it
+// returns whether it was applied, and whether its author was an admin then.
+func fold(creator string, recs []*aclRecord, excluded map[int]bool) (a *ACL, ok, admin []bool) {
+	a = &ACL{creator: creator, roles: map[string][]roleChange{}, admins: map[string][]roleChange{}, docRoles: map[docRoleID][]roleChange{}}
+	ok, admin = make([]bool, len(recs)), make([]bool, len(recs))
 	for i, r := range recs {
 		if excluded[i] || !a.valid(r) {
 			a.Rejected++
 			continue
 		}
-		ok[i] = true
+		ok[i], admin[i] = true, a.Admin(r.Author, r.Seq)
 		a.apply(r)
 	}
-	return a, ok
+	return a, ok, admin
 }
 
 // ResolveACL computes the ACL from every ACL operation of a thread, in any
@@ -267,11 +331,11 @@ func ResolveACL(creator string, records []aclRecord) *ACL {
 	excluded := map[int]bool{}
 	var acl *ACL
 	for range len(recs) + 1 {
-		var ok []bool
-		acl, ok = fold(creator, recs, excluded)
+		var ok, admin []bool
+		acl, ok, admin = fold(creator, recs, excluded)
 		grew := false
 		for i, r := range recs {
-			if ok[i] && !acl.validAfterAll(r) {
+			if ok[i] && !acl.validAfterAll(r, admin[i]) {
 				excluded[i], grew = true, true
 			}
 		}
@@ -283,12 +347,14 @@ func ResolveACL(creator string, records []aclRecord) *ACL {
 }
 
 // validAfterAll re-checks an applied operation against the final ACL: its
-// author must still hold the right at its seq.
-func (a *ACL) validAfterAll(r *aclRecord) bool {
+// author must still hold the right at its seq, and still be an admin if it
+// made the change as one.
+func (a *ACL) validAfterAll(r *aclRecord, byAdmin bool) bool {
+	admin := a.Admin(r.Author, r.Seq)
 	if r.Op.Kind == ACLSetDocRole {
-		return a.Admin(r.Author, r.Seq) || a.DocRole(r.Op.Coll, r.Op.ID, r.Author, r.Seq) >= RoleDelete
+		return (admin || !byAdmin) && a.mayChangeDocRole(r)
 	}
-	return a.Admin(r.Author, r.Seq)
+	return admin
 }
 
 // dedupe sorts records by version and drops duplicates (the same event

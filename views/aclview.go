@@ -2,6 +2,7 @@ package views
 
 import (
 	"context"
+	"crypto/hmac"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -146,7 +147,7 @@ func (m *Manager) loadRunnerACL(ctx context.Context, r *runner) error {
 	if err != nil {
 		return err
 	}
-	r.creator, r.aclRecs, r.installed = ti.Creator.String(), nil, map[string]*codec.Key{}
+	r.creator, r.aclRecs, r.installed, r.badKeys = ti.Creator.String(), nil, map[string]*codec.Key{}, 0
 	r.addACLRecords(recs)
 	r.acl = ResolveACL(r.creator, r.aclRecs)
 	m.installKeys(ctx, r)
@@ -174,7 +175,9 @@ func (r *runner) addACLRecords(recs []aclRecord) {
 
 // installKeys hands the engine every rotated read key sealed to this node,
 // and makes the key of the last valid rotation (in version order) the one
-// new events are sealed with, whatever order the rotations arrived in.
+// new events are sealed with, whatever order the rotations arrived in. A
+// key that does not open, or is not the one its rotation commits to, is
+// reported and not taken up.
 func (m *Manager) installKeys(ctx context.Context, r *runner) {
 	self := m.s.Self().String()
 	var last *codec.Key
@@ -186,14 +189,8 @@ func (m *Manager) installKeys(ctx context.Context, r *runner) {
 		id := hex.EncodeToString(sealed)
 		key, known := r.installed[id]
 		if !known {
-			raw, err := m.s.OpenSealed(sealed)
-			if err == nil {
-				key, err = codec.KeyFromBytes(raw)
-			}
-			if err != nil {
-				log.Warnf("views of %s: rotated read key %d: %s", r.tid, rot.Epoch, err)
-			}
-			r.installed[id] = key // nil: does not open, do not try again
+			key = m.openRotatedKey(r, rot, sealed)
+			r.installed[id] = key // nil: refused, do not try again
 		}
 		if key == nil {
 			continue
@@ -209,6 +206,29 @@ func (m *Manager) installKeys(ctx context.Context, r *runner) {
 			log.Warnf("views of %s: current read key: %s", r.tid, err)
 		}
 	}
+}
+
+// openRotatedKey opens a rotation's key sealed to this node and checks it
+// against the rotation's commitment; nil when it does not open or match.
+func (m *Manager) openRotatedKey(r *runner, rot ACLOp, sealed []byte) *codec.Key {
+	raw, err := m.s.OpenSealed(sealed)
+	if err != nil {
+		log.Warnf("views of %s: rotated read key %d: %s", r.tid, rot.Epoch, err)
+		r.badKeys++
+		return nil
+	}
+	if !hmac.Equal(KeyCommitment(raw), rot.Commit) {
+		log.Errorf("views of %s: rotated read key %d sealed to this node is not the key the rotation commits to: not taken up", r.tid, rot.Epoch)
+		r.badKeys++
+		return nil
+	}
+	key, err := codec.KeyFromBytes(raw)
+	if err != nil {
+		log.Warnf("views of %s: rotated read key %d: %s", r.tid, rot.Epoch, err)
+		r.badKeys++
+		return nil
+	}
+	return key
 }
 
 // replay drops a thread's views (not its ACL operations) and starts

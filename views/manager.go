@@ -58,7 +58,8 @@ type runner struct {
 	acl       *ACL
 	aclRecs   []aclRecord
 	creator   string
-	installed map[string]*codec.Key // rotated keys by sealed form; nil: does not open
+	installed map[string]*codec.Key // rotated keys by sealed form; nil: refused
+	badKeys   int                   // rotated keys refused: did not open, or broke their commitment
 
 	// applyMu is held while a batch is applied and while a snapshot is
 	// taken or loaded, so a snapshot sees state and cursors together.
