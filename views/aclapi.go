@@ -118,24 +118,16 @@ func (m *Manager) checkOps(tid ipel.ThreadID, ops Ops) error {
 		return err
 	}
 	for _, op := range ops.KV {
-		need := RoleWrite
-		if op.Delete {
-			need = RoleDelete
-		}
-		if got := acl.Role(self, next); got < need {
+		if got, need := acl.Role(self, next), kvNeeds(op); got < need {
 			return forbidden("", got, need)
 		}
 	}
 	for _, op := range ops.Docs {
-		need, got := RoleWrite, acl.Role(self, next)
-		if op.Kind == DocDelete || op.Kind == DocCollection {
-			need = RoleDelete
-		}
-		if op.Kind == DocPut || op.Kind == DocDelete {
-			got = acl.DocRole(op.Coll, op.ID, self, next)
-		}
-		if got < need {
-			return forbidden(" on "+op.Coll+"/"+op.ID, got, need)
+		if got, need := acl.judgeDoc(self, next, op); got < need {
+			if _, onDoc := docNeeds(op); onDoc {
+				return forbidden(" on "+op.Coll+"/"+op.ID, got, need)
+			}
+			return forbidden("", got, need)
 		}
 	}
 	return nil

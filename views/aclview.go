@@ -27,10 +27,7 @@ func aclRecordKey(tid ipel.ThreadID, v Version) ds.Key {
 }
 
 // enforce stores an event's ACL operations and blanks the operations its
-// writer may not make at its seq: puts and index declarations need the
-// write role, deletes the delete role (on the document, for documents), and
-// collection declarations the delete role too (a schema can hide
-// documents).
+// writer may not make at its seq, by the table of rights.go.
 func (env *applyEnv) enforce(ctx context.Context, ov *overlay, w ds.Write, rec threads.Record, ops Ops, dr *docReducer) (Ops, error) {
 	author := rec.Log.String()
 	base := len(ops.KV) + len(ops.Docs)
@@ -48,21 +45,13 @@ func (env *applyEnv) enforce(ctx context.Context, ov *overlay, w ds.Write, rec t
 	role := env.acl.Role(author, rec.Seq)
 	kv := append([]KVOp(nil), ops.KV...)
 	for i, op := range kv {
-		if role < RoleWrite || (op.Delete && role < RoleDelete) {
+		if role < kvNeeds(op) {
 			kv[i] = KVOp{}
 		}
 	}
 	docs := append([]DocOp(nil), ops.Docs...)
 	for i, op := range docs {
-		need := RoleWrite
-		if op.Kind == DocDelete || op.Kind == DocCollection {
-			need = RoleDelete
-		}
-		got := role
-		if op.Kind == DocPut || op.Kind == DocDelete {
-			got = env.acl.DocRole(op.Coll, op.ID, author, rec.Seq)
-		}
-		if got < need {
+		if got, need := env.acl.judgeDoc(author, rec.Seq, op); got < need {
 			docs[i] = DocOp{}
 		}
 	}

@@ -90,6 +90,48 @@ func (o *overlay) scan(ctx context.Context, prefix string) ([]dsq.Entry, error) 
 	return out, nil
 }
 
+// scanFirst lists the first n entries under a key prefix, in key order.
+func (o *overlay) scanFirst(ctx context.Context, prefix string, n int) ([]dsq.Entry, error) {
+	under := prefix + "/"
+	pending := map[string][]byte{}
+	deleted := 0
+	for k, v := range o.pending {
+		if ks := k.String(); strings.HasPrefix(ks, under) {
+			pending[ks] = v
+			if v == nil {
+				deleted++
+			}
+		}
+	}
+	// Of the stored entries, past the first n+deleted none can be in the
+	// first n once the pending writes are merged.
+	res, err := o.r.Query(ctx, dsq.Query{Prefix: prefix, Orders: []dsq.Order{dsq.OrderByKey{}}, Limit: n + deleted})
+	if err != nil {
+		return nil, err
+	}
+	found := map[string][]byte{}
+	for e := range res.Next() {
+		if e.Error != nil {
+			res.Close()
+			return nil, e.Error
+		}
+		found[e.Key] = e.Value
+	}
+	for k, v := range pending {
+		if v == nil {
+			delete(found, k)
+		} else {
+			found[k] = v
+		}
+	}
+	keys := sortedKeys(found)
+	out := make([]dsq.Entry, 0, min(n, len(keys)))
+	for _, k := range keys[:min(n, len(keys))] {
+		out = append(out, dsq.Entry{Key: k, Value: found[k]})
+	}
+	return out, nil
+}
+
 // applyEnv is what applying events needs beside the events and the state.
 type applyEnv struct {
 	schemas *schemaCache // caches compiled schemas

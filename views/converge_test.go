@@ -291,9 +291,17 @@ func diffLines(got, want []string) string {
 	return strings.Join(out, "\n")
 }
 
-// randomDocOpsOn is randomDocOps over the given document IDs.
+// randomDocOpsOn is randomDocOps over the given document IDs, with more
+// index declarations (and drops), so collections reach their cap.
 func randomDocOpsOn(rng *rand.Rand, l, seq int, ids []string) []DocOp {
 	ops := randomDocOps(rng, l, seq)
+	for range 1 + rng.IntN(3) {
+		op := DocOp{Kind: DocIndex, Coll: []string{"people", "things"}[rng.IntN(2)], Field: indexFields[rng.IntN(len(indexFields))]}
+		if rng.IntN(6) == 0 {
+			op.Kind = DocIndexDrop
+		}
+		ops = append(ops, op)
+	}
 	for i, op := range ops {
 		if op.Kind != DocPut && op.Kind != DocDelete {
 			continue
