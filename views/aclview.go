@@ -10,6 +10,7 @@ import (
 
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/kubo-threads/kubo-threads/codec"
 	"github.com/kubo-threads/kubo-threads/ipel"
@@ -220,16 +221,67 @@ func (m *Manager) openRotatedKey(r *runner, rot ACLOp, sealed []byte) *codec.Key
 	return key
 }
 
-// replay drops a thread's views (not its ACL operations) and starts
-// applying its events again from the start, without feeding changes
-// already fed.
+// hideTracker remembers the collections where a put that would have
+// hidden a document did not count (docReducer.counts), since the views
+// were last applied from the start; before that (after a start or a
+// snapshot) it does not know, and any collection may have some.
+type hideTracker struct {
+	known bool
+	colls map[string]bool
+}
+
+func (h *hideTracker) skipped(coll string) {
+	if h != nil && h.known {
+		h.colls[coll] = true
+	}
+}
+
+func (h *hideTracker) mayHaveSkipped(coll string) bool {
+	return h == nil || !h.known || h.colls[coll]
+}
+
+// replayKeeps returns what a replay keeps of the views: the ACL's
+// operations, and each collection's entry whose writer still holds the
+// role a declaration needs, so that every put is judged against the last
+// schema (see docReducer.counts).
+func replayKeeps(ctx context.Context, store ds.Read, tid ipel.ThreadID, acl *ACL) (func(key string) bool, error) {
+	keepACL := aclPrefix(tid) + "/"
+	res, err := store.Query(ctx, dsq.Query{Prefix: threadPrefix(tid) + "/docs/c"})
+	if err != nil {
+		return nil, err
+	}
+	entries, err := res.Rest()
+	if err != nil {
+		return nil, err
+	}
+	colls := map[string]bool{}
+	need, _ := docNeeds(DocOp{Kind: DocCollection})
+	for _, e := range entries {
+		var ce CollEntry
+		if err := codec.Unmarshal(e.Value, &ce); err != nil {
+			return nil, fmt.Errorf("view entry %s: %w", e.Key, err)
+		}
+		if acl == nil || acl.Role(peer.ID(ce.Version.Log).String(), ce.Version.Seq) >= need {
+			colls[e.Key] = true
+		}
+	}
+	return func(k string) bool { return strings.HasPrefix(k, keepACL) || colls[k] }, nil
+}
+
+// replay drops a thread's views (not its ACL operations, nor the
+// collections' schemas: replayKeeps) and starts applying its events again
+// from the start, without feeding changes already fed.
 func (m *Manager) replay(ctx context.Context, r *runner) (map[ipel.LogID]uint64, error) {
 	r.applyMu.Lock()
 	defer r.applyMu.Unlock()
-	keep := aclPrefix(r.tid) + "/"
-	if err := m.deleteUnder(ctx, threadPrefix(r.tid), func(k string) bool { return strings.HasPrefix(k, keep) }); err != nil {
+	keep, err := replayKeeps(ctx, m.store, r.tid, r.acl)
+	if err != nil {
 		return nil, err
 	}
+	if err := m.deleteUnder(ctx, threadPrefix(r.tid), keep); err != nil {
+		return nil, err
+	}
+	r.hides = &hideTracker{known: true, colls: map[string]bool{}}
 	r.mu.Lock()
 	quiet := copyCursors(r.feed.quiet)
 	for l, s := range r.applied {

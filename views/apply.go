@@ -140,6 +140,12 @@ type applyEnv struct {
 	acl *ACL
 	// added collects the ACL operations applied (access-controlled threads).
 	added []aclRecord
+	// hides tracks the collections where puts that would have hidden a
+	// document did not count (access-controlled threads; see
+	// docReducer.counts); rejudge asks for the thread's events to be
+	// applied again, because a schema change judges such puts differently.
+	hides   *hideTracker
+	rejudge bool
 }
 
 // applyRecord folds one event into the views: it reads current state from r
@@ -151,7 +157,7 @@ func applyRecord(ctx context.Context, r ds.Read, w ds.Write, env *applyEnv, rec 
 }
 
 func applyRecordOverlay(ctx context.Context, ov *overlay, w ds.Write, env *applyEnv, rec threads.Record) ([]DocChange, error) {
-	dr := &docReducer{schemas: env.schemas, tid: rec.Thread, ov: ov, w: w}
+	dr := &docReducer{schemas: env.schemas, tid: rec.Thread, ov: ov, w: w, env: env}
 	// Private events (rec.To set) are never view operations, not even for
 	// their recipient: every replica must compute the same views.
 	ops, derr := DecodeOps(rec.Body)

@@ -28,13 +28,14 @@ type simReplica struct {
 	tid     ipel.ThreadID
 	store   ds.Batching
 	schemas *schemaCache
-	run     *runner // the ACL state: creator, records, resolved ACL
+	run     *runner // the ACL state: creator, records, resolved ACL, hides
 	events  map[ipel.LogID][]threads.Record
 }
 
 func newSimReplica(t testing.TB, tid ipel.ThreadID, creator string, schemas *schemaCache) *simReplica {
 	r := &simReplica{t: t, tid: tid, store: ds.NewMapDatastore(), schemas: schemas,
-		run: &runner{tid: tid, creator: creator, applied: map[ipel.LogID]uint64{}}, events: map[ipel.LogID][]threads.Record{}}
+		run:    &runner{tid: tid, creator: creator, applied: map[ipel.LogID]uint64{}, hides: &hideTracker{}},
+		events: map[ipel.LogID][]threads.Record{}}
 	if tid.Variant() == ipel.VariantAccessControlled {
 		r.run.acl = ResolveACL(creator, nil)
 	}
@@ -47,7 +48,7 @@ func (r *simReplica) applyBatch(recs []threads.Record) {
 	ctx := context.Background()
 	b, _ := r.store.Batch(ctx)
 	ov := newOverlay(r.store)
-	env := &applyEnv{schemas: r.schemas, acl: r.run.acl}
+	env := &applyEnv{schemas: r.schemas, acl: r.run.acl, hides: r.run.hides}
 	for _, rec := range recs {
 		if _, err := applyRecordOverlay(ctx, ov, b, env, rec); err != nil {
 			r.t.Fatal(err)
@@ -57,14 +58,14 @@ func (r *simReplica) applyBatch(recs []threads.Record) {
 		}
 	}
 	var next *ACL
-	replay := false
+	replay := env.rejudge
 	if len(env.added) > 0 {
 		applied := copyCursors(r.run.applied)
 		for _, rec := range recs {
 			applied[rec.Log] = rec.Seq
 		}
 		next = ResolveACL(r.run.creator, append(append([]aclRecord(nil), r.run.aclRecs...), env.added...))
-		replay = aclAffects(r.run.acl, next, applied)
+		replay = aclAffects(r.run.acl, next, applied) || replay
 	}
 	if err := b.Commit(ctx); err != nil {
 		r.t.Fatal(err)
@@ -81,11 +82,16 @@ func (r *simReplica) applyBatch(recs []threads.Record) {
 	}
 }
 
-// replay drops the views but the ACL records and applies every event
+// replay drops the views but what a replay keeps and applies every event
 // applied so far again, log by log.
 func (r *simReplica) replay() {
 	r.t.Helper()
-	r.dropExcept(aclPrefix(r.tid) + "/")
+	keep, err := replayKeeps(context.Background(), r.store, r.tid, r.run.acl)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.dropExcept(keep)
+	r.run.hides = &hideTracker{known: true, colls: map[string]bool{}}
 	upto := r.run.applied
 	r.run.applied = map[ipel.LogID]uint64{}
 	logs := make([]string, 0, len(upto))
@@ -103,13 +109,13 @@ func (r *simReplica) replay() {
 	}
 }
 
-func (r *simReplica) dropExcept(keep string) {
+func (r *simReplica) dropExcept(keep func(string) bool) {
 	r.t.Helper()
 	ctx := context.Background()
 	res, _ := r.store.Query(ctx, dsq.Query{Prefix: threadPrefix(r.tid) + "/", KeysOnly: true})
 	all, _ := res.Rest()
 	for _, e := range all {
-		if !strings.HasPrefix(e.Key, keep) {
+		if !keep(e.Key) {
 			_ = r.store.Delete(ctx, ds.RawKey(e.Key))
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	ds "github.com/ipfs/go-datastore"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/kubo-threads/kubo-threads/codec"
@@ -232,6 +233,7 @@ type docReducer struct {
 	tid     ipel.ThreadID
 	ov      *overlay
 	w       ds.Write
+	env     *applyEnv // nil when reading
 	changes []DocChange
 }
 
@@ -309,10 +311,36 @@ func (r *docReducer) applyDoc(ctx context.Context, op DocOp, v Version) error {
 		return err
 	}
 	next.Hidden = !next.Deleted && r.hidden(coll, next.Doc)
+	if !next.Deleted && !r.counts(op.Coll, op.ID, coll, &next) {
+		r.env.hides.skipped(op.Coll)
+		return nil
+	}
 	if err := r.putEntry(ctx, k, &next); err != nil {
 		return err
 	}
 	return r.reindex(ctx, op.Coll, op.ID, cur, &next)
+}
+
+// counts says whether a put counts. In an access-controlled thread, a put
+// that breaks the collection's schema would hide the document, which only
+// a peer with the delete role on it may do: from anyone else it does not
+// count, as if it were not there, and the last put that counts stays. Any
+// replica judges each put against the schema it holds; when the schema
+// changes, judging again may bring back a put that did not count, or make
+// one that counted not count: applyCollection then asks for the events to
+// be applied again (the replay keeps the collections' schemas, so every
+// put is judged against the last one).
+func (r *docReducer) counts(coll, id string, ce *CollEntry, e *DocEntry) bool {
+	if r.env == nil || r.env.acl == nil || ce == nil || !e.Hidden {
+		return true
+	}
+	return r.mayHide(coll, id, e.Version)
+}
+
+// mayHide says whether the author of a write may hide a document: the
+// delete role on it, at the write's seq.
+func (r *docReducer) mayHide(coll, id string, v Version) bool {
+	return r.env.acl.DocRole(coll, id, peer.ID(v.Log).String(), v.Seq) >= RoleDelete
 }
 
 // hidden says whether a document is invisible under a collection entry.
@@ -420,6 +448,10 @@ func (r *docReducer) applyCollection(ctx context.Context, op DocOp, v Version) e
 	if cur != nil && bytes.Equal(cur.Schema, next.Schema) {
 		return nil
 	}
+	judged := r.env != nil && r.env.acl != nil // puts are judged against schemas
+	if judged && cur != nil && r.env.hides.mayHaveSkipped(op.Coll) {
+		r.env.rejudge = true // a put that did not count may count now
+	}
 	// Visibility depends on the schema: look at every document again.
 	entries, err := r.ov.scan(ctx, docsPrefix(r.tid, "d", op.Coll))
 	if err != nil {
@@ -435,15 +467,18 @@ func (r *docReducer) applyCollection(ctx context.Context, op DocOp, v Version) e
 		}
 		updated := old
 		updated.Hidden = r.hidden(next, old.Doc)
+		id, err := hex.DecodeString(ds.RawKey(e.Key).BaseNamespace())
+		if err != nil {
+			return fmt.Errorf("view entry %s: %w", e.Key, err)
+		}
+		if judged && updated.Hidden && !r.mayHide(op.Coll, string(id), old.Version) {
+			r.env.rejudge = true // a put that counted does not count now
+		}
 		if updated.Hidden == old.Hidden {
 			continue
 		}
 		if err := r.putEntry(ctx, ds.RawKey(e.Key), &updated); err != nil {
 			return err
-		}
-		id, err := hex.DecodeString(ds.RawKey(e.Key).BaseNamespace())
-		if err != nil {
-			return fmt.Errorf("view entry %s: %w", e.Key, err)
 		}
 		if err := r.reindex(ctx, op.Coll, string(id), &old, &updated); err != nil {
 			return err

@@ -58,6 +58,7 @@ type runner struct {
 	acl       *ACL
 	aclRecs   []aclRecord
 	creator   string
+	hides     *hideTracker          // where puts that would hide did not count
 	installed map[string]*codec.Key // rotated keys by sealed form; nil: refused
 	badKeys   int                   // rotated keys refused: did not open, or broke their commitment
 
@@ -190,7 +191,7 @@ func (m *Manager) startRunner(tid ipel.ThreadID, quiet map[ipel.LogID]uint64) (*
 		return nil, fmt.Errorf("views of %s: %w", tid, err)
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
-	r := &runner{tid: tid, cancel: cancel, done: make(chan struct{}), applied: cursors, moved: make(chan struct{}), feed: feed}
+	r := &runner{tid: tid, cancel: cancel, done: make(chan struct{}), applied: cursors, moved: make(chan struct{}), feed: feed, hides: &hideTracker{}}
 	if err := m.loadRunnerACL(m.ctx, r); err != nil {
 		cancel()
 		return nil, fmt.Errorf("views of %s: %w", tid, err)
@@ -302,7 +303,7 @@ func (m *Manager) commitBatch(ctx context.Context, r *runner, recs []threads.Rec
 	}
 	ov := newOverlay(m.store)
 	saved := r.feed.last
-	env := &applyEnv{schemas: m.schemas, acl: r.acl}
+	env := &applyEnv{schemas: m.schemas, acl: r.acl, hides: r.hides}
 	for _, rec := range recs {
 		changes, err := applyRecordOverlay(ctx, ov, b, env, rec)
 		if err != nil {
@@ -314,10 +315,11 @@ func (m *Manager) commitBatch(ctx context.Context, r *runner, recs []threads.Rec
 			return fmt.Errorf("apply %s: %w", rec.Cid, err)
 		}
 	}
-	// An ACL change that judges applied events differently asks for a
+	// An ACL change that judges applied events differently, or a schema
+	// change that judges puts differently (env.rejudge), asks for a
 	// replay, recorded in the same batch so a crash cannot lose it.
 	var nextACL *ACL
-	replay := false
+	replay := env.rejudge
 	if len(env.added) > 0 {
 		r.mu.Lock()
 		applied := copyCursors(r.applied)
@@ -326,10 +328,11 @@ func (m *Manager) commitBatch(ctx context.Context, r *runner, recs []threads.Rec
 			applied[rec.Log] = rec.Seq
 		}
 		nextACL = ResolveACL(r.creator, append(append([]aclRecord(nil), r.aclRecs...), env.added...))
-		if replay = aclAffects(r.acl, nextACL, applied); replay {
-			if err := b.Put(ctx, replayKey(r.tid), []byte{}); err != nil {
-				return err
-			}
+		replay = aclAffects(r.acl, nextACL, applied) || replay
+	}
+	if replay {
+		if err := b.Put(ctx, replayKey(r.tid), []byte{}); err != nil {
+			return err
 		}
 	}
 	if err := b.Commit(ctx); err != nil {

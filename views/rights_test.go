@@ -3,6 +3,7 @@ package views
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/kubo-threads/kubo-threads/codec"
@@ -144,5 +145,73 @@ func TestRotationCommitsToItsKey(t *testing.T) {
 	acl, _ := c.m.ACL(ctx, tid)
 	if len(acl.Rotations) != 1 {
 		t.Fatalf("%d rotations count, want 1 (the one without a commitment does not)", len(acl.Rotations))
+	}
+}
+
+// TestWriterCannotHideADocument: a writer puts a version of a document that
+// breaks the collection's schema, with a later clock, which would hide the
+// document everywhere (a delete it may not make): it does not count, and
+// the change feed reports nothing. A later schema change that the writer's
+// version breaks brings back the last version that meets it, on every
+// replica. A peer with the delete role on the document may hide it.
+func TestWriterCannotHideADocument(t *testing.T) {
+	ctx := context.Background()
+	a, b := newNetNode(t, 0), newNetNode(t, 0)
+	tid := newACLThread(t, a)
+	aclMember(t, b, a, tid, RoleWrite)
+	da, _ := a.m.Docs(tid)
+	if err := da.AddCollection(ctx, "c", []byte(`{"properties":{"n":{"type":"number"}}}`)); err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, da, "c", `{"_id":"d","n":1}`, `{"_id":"e","n":1}`)
+	waitSame(t, tid, a, b)
+	feedLen := func(n *netNode) int { return len(dump(t, n.store, feedPrefix(tid)+"/e")) }
+	feedA := feedLen(a)
+
+	forceOps(t, b, tid, Ops{Docs: []DocOp{{Kind: DocPut, Coll: "c", ID: "d", JSON: []byte(`{"_id":"d","n":"hidden"}`)}}})
+	db, _ := b.m.Docs(tid)
+	if _, err := db.Put(ctx, "c", []byte(`{"_id":"d","n":"hidden"}`)); !errors.Is(err, ErrSchema) {
+		t.Fatalf("the local check: %v", err)
+	}
+	mustPut(t, db, "c", `{"_id":"e","n":2}`) // a writer's valid put counts
+	waitSame(t, tid, a, b)
+	for _, n := range []*netNode{a, b} {
+		d, _ := n.m.Docs(tid)
+		if doc, err := d.Get(ctx, "c", "d"); err != nil || string(doc) != `{"_id":"d","n":1}` {
+			t.Fatalf("%s: a writer's schema-breaking put hid the document: %s %v", n.host.ID(), doc, err)
+		}
+	}
+	if got := feedLen(a) - feedA; got != 1 {
+		t.Fatalf("%d changes fed, want 1 (the update of e)", got)
+	}
+
+	// The schema changes; the writer's version of e breaks it, A's does
+	// not: A's comes back.
+	if err := da.AddCollection(ctx, "c", []byte(`{"properties":{"n":{"type":"number","maximum":1}}}`)); err != nil {
+		t.Fatal(err)
+	}
+	waitSame(t, tid, a, b)
+	for _, n := range []*netNode{a, b} {
+		d, _ := n.m.Docs(tid)
+		if doc, err := d.Get(ctx, "c", "e"); err != nil || string(doc) != `{"_id":"e","n":1}` {
+			t.Fatalf("%s: after the schema change, e is %s %v; want A's version", n.host.ID(), doc, err)
+		}
+	}
+	if da, db := dump(t, a.store, threadPrefix(tid)+"/docs"), dump(t, b.store, threadPrefix(tid)+"/docs"); fmt.Sprint(da) != fmt.Sprint(db) {
+		t.Fatalf("views differ:\n%s", diffLines(da, db))
+	}
+
+	// With the delete role on d, B may hide it.
+	if err := a.m.SetDocRole(ctx, tid, "c", "d", b.host.ID(), RoleDelete); err != nil {
+		t.Fatal(err)
+	}
+	waitSame(t, tid, a, b)
+	forceOps(t, b, tid, Ops{Docs: []DocOp{{Kind: DocPut, Coll: "c", ID: "d", JSON: []byte(`{"_id":"d","n":"hidden"}`)}}})
+	waitSame(t, tid, a, b)
+	for _, n := range []*netNode{a, b} {
+		d, _ := n.m.Docs(tid)
+		if _, err := d.Get(ctx, "c", "d"); !errors.Is(err, ErrDocNotFound) {
+			t.Fatalf("%s: a deleter's schema-breaking put: %v", n.host.ID(), err)
+		}
 	}
 }
