@@ -120,8 +120,13 @@ its views include every event it holds.
 			if err != nil {
 				return userError(err)
 			}
+			st, err := b.Views.Stats(req.Context, tid)
+			if err != nil {
+				return userError(err)
+			}
+			ignored := acl.Rejected + int(st.Skipped[views.SkipACLNotAllowed]+st.Skipped[views.SkipACLOverCap])
 			out := &ACLOutput{Thread: tid.String(), Creator: acl.Creator(), Default: acl.Default().String(),
-				Rotations: len(acl.Rotations), ReadKeys: ti.ReadKeys, Ignored: acl.Rejected, RefusedKeys: refused, Peers: []ACLEntryOutput{}}
+				Rotations: len(acl.Rotations), ReadKeys: ti.ReadKeys, Ignored: ignored, RefusedKeys: refused, Peers: []ACLEntryOutput{}}
 			for _, e := range acl.Entries() {
 				out.Peers = append(out.Peers, ACLEntryOutput{Peer: e.Peer, Role: e.Role.String(), Admin: e.Admin})
 			}

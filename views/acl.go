@@ -3,6 +3,7 @@ package views
 import (
 	"crypto/sha256"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 
@@ -142,6 +143,14 @@ type ACL struct {
 	Rotations []ACLOp
 	// Rejected counts ACL operations that were not valid.
 	Rejected int
+
+	// What it was resolved from: the operations in version order, whether
+	// each was applied and, if so, whether its author was an admin then;
+	// the operations excluded for good (ResolveACL); their authors.
+	recs      []*aclRecord
+	ok, admin []bool
+	excluded  map[int]bool
+	authors   map[string]bool
 }
 
 // docRoleID names a peer's role on one document. Its fields stay apart: no
@@ -249,27 +258,31 @@ func validPeer(s string) bool {
 
 // valid says whether an ACL operation may be applied under acl.
 func (a *ACL) valid(r *aclRecord) bool {
-	op := &r.Op
+	return a.wellFormed(&r.Op) && a.mayMake(r)
+}
+
+// wellFormed says whether an ACL operation is one that can count: a known
+// kind, names in their canonical form, a role that exists, a rotation with
+// its commitment, and nothing that changes the creator's standing.
+func (a *ACL) wellFormed(op *ACLOp) bool {
 	switch op.Kind {
 	case ACLSetRole, ACLSetAdmin:
-		if !validPeer(op.Peer) || op.Role > RoleDelete || op.Peer == a.creator {
-			return false // the creator's standing does not change
-		}
+		return validPeer(op.Peer) && op.Role <= RoleDelete && op.Peer != a.creator
 	case ACLSetDefault:
-		if op.Role > RoleDelete {
-			return false
-		}
+		return op.Role <= RoleDelete
 	case ACLRotate:
-		if len(op.Commit) != sha256.Size {
-			return false // members could not check the key
-		}
+		return len(op.Commit) == sha256.Size // members could not check the key
 	case ACLSetDocRole:
-		if !validPeer(op.Peer) || validCollection(op.Coll) != nil || op.ID == "" || op.Role > RoleDelete {
-			return false
-		}
+		return validPeer(op.Peer) && validCollection(op.Coll) == nil && op.ID != "" && op.Role <= RoleDelete
+	}
+	return false
+}
+
+// mayMake says whether the author of a well-formed ACL operation may make
+// it at its seq: an admin, or for document roles mayChangeDocRole.
+func (a *ACL) mayMake(r *aclRecord) bool {
+	if r.Op.Kind == ACLSetDocRole {
 		return a.mayChangeDocRole(r)
-	default:
-		return false
 	}
 	return a.Admin(r.Author, r.Seq)
 }
@@ -302,21 +315,35 @@ func (a *ACL) apply(r *aclRecord) {
 	}
 }
 
+// newACL is the ACL of no operations.
+func newACL(creator string) *ACL {
+	return &ACL{creator: creator, roles: map[string][]roleChange{}, admins: map[string][]roleChange{},
+		docRoles: map[docRoleID][]roleChange{}, authors: map[string]bool{}}
+}
+
 // fold applies the records in version order, skipping the excluded ones and
-// those their author may not make at that point. For each record it
-// returns whether it was applied, and whether its author was an admin then.
-func fold(creator string, recs []*aclRecord, excluded map[int]bool) (a *ACL, ok, admin []bool) {
-	a = &ACL{creator: creator, roles: map[string][]roleChange{}, admins: map[string][]roleChange{}, docRoles: map[docRoleID][]roleChange{}}
-	ok, admin = make([]bool, len(recs)), make([]bool, len(recs))
-	for i, r := range recs {
-		if excluded[i] || !a.valid(r) {
-			a.Rejected++
-			continue
-		}
-		ok[i], admin[i] = true, a.Admin(r.Author, r.Seq)
-		a.apply(r)
+// those their author may not make at that point.
+func fold(creator string, recs []*aclRecord, excluded map[int]bool) *ACL {
+	a := newACL(creator)
+	a.recs, a.excluded = recs, excluded
+	a.ok, a.admin = make([]bool, 0, len(recs)), make([]bool, 0, len(recs))
+	for _, r := range recs {
+		a.foldOne(r, excluded[len(a.ok)])
 	}
-	return a, ok, admin
+	return a
+}
+
+// foldOne applies the next record in version order, unless it is excluded
+// or its author may not make it.
+func (a *ACL) foldOne(r *aclRecord, excluded bool) {
+	a.authors[r.Author] = true
+	ok := !excluded && a.valid(r)
+	a.ok, a.admin = append(a.ok, ok), append(a.admin, ok && a.Admin(r.Author, r.Seq))
+	if !ok {
+		a.Rejected++
+		return
+	}
+	a.apply(r)
 }
 
 // ResolveACL computes the ACL from every ACL operation of a thread, in any
@@ -327,15 +354,17 @@ func fold(creator string, recs []*aclRecord, excluded map[int]bool) (a *ACL, ok,
 // again, until nothing more is excluded; so a writer's clock cannot put its
 // operations before its revocation.
 func ResolveACL(creator string, records []aclRecord) *ACL {
-	recs := dedupe(records)
+	return resolve(creator, dedupe(records))
+}
+
+func resolve(creator string, recs []*aclRecord) *ACL {
 	excluded := map[int]bool{}
 	var acl *ACL
 	for range len(recs) + 1 {
-		var ok, admin []bool
-		acl, ok, admin = fold(creator, recs, excluded)
+		acl = fold(creator, recs, excluded)
 		grew := false
 		for i, r := range recs {
-			if ok[i] && !acl.validAfterAll(r, admin[i]) {
+			if acl.ok[i] && !acl.validAfterAll(r, acl.admin[i]) {
 				excluded[i], grew = true, true
 			}
 		}
@@ -344,6 +373,93 @@ func ResolveACL(creator string, records []aclRecord) *ACL {
 		}
 	}
 	return acl
+}
+
+// records returns the operations the ACL was resolved from.
+func (a *ACL) records() []*aclRecord { return a.recs }
+
+// holds says whether the ACL was resolved from an operation (by version).
+func (a *ACL) holds(r *aclRecord) bool {
+	i := sort.Search(len(a.recs), func(i int) bool { return a.recs[i].Version.Compare(r.Version) >= 0 })
+	return i < len(a.recs) && a.recs[i].Version.Compare(r.Version) == 0
+}
+
+// withRecords returns the ACL resolved from its operations, without those
+// removed and with those added; a itself does not change. When the added
+// ones all come after the operations it holds, in version order, and change
+// nothing for their authors, they are folded in on top (what ResolveACL
+// over all of them gives, for a fraction of the work); otherwise
+// everything is resolved again.
+func (a *ACL) withRecords(added, removed []aclRecord) *ACL {
+	var fresh []*aclRecord
+	for _, r := range dedupe(added) {
+		if !a.holds(r) {
+			fresh = append(fresh, r)
+		}
+	}
+	if len(removed) == 0 && len(fresh) == 0 {
+		return a
+	}
+	if len(removed) == 0 {
+		if b := a.extend(fresh); b != nil {
+			return b
+		}
+	}
+	gone := map[string]bool{}
+	for _, r := range removed {
+		gone[versionKey(r.Version)] = true
+	}
+	all := make([]aclRecord, 0, len(a.recs)+len(fresh))
+	for _, r := range a.recs {
+		if !gone[versionKey(r.Version)] {
+			all = append(all, *r)
+		}
+	}
+	for _, r := range fresh {
+		all = append(all, *r)
+	}
+	return ResolveACL(a.creator, all)
+}
+
+func versionKey(v Version) string {
+	return fmt.Sprintf("%x/%d/%d/%d/%d", v.Log, v.Seq, v.Index, v.Clock.Wall, v.Clock.Counter)
+}
+
+// extend folds fresh operations (sorted, none held) in on top of the ACL,
+// or returns nil when that could give another ACL than resolving
+// everything again: an operation comes before one held, sets the default
+// role, or changes the standing of a peer that wrote one held (which can
+// change which held operations count).
+func (a *ACL) extend(fresh []*aclRecord) *ACL {
+	if n := len(a.recs); n > 0 && fresh[0].Version.Compare(a.recs[n-1].Version) <= 0 {
+		return nil
+	}
+	for _, r := range fresh {
+		if r.Op.Kind == ACLSetDefault || (r.Op.Peer != "" && a.authors[r.Op.Peer]) {
+			return nil
+		}
+	}
+	b := a.clone()
+	start := len(b.recs)
+	b.recs = append(b.recs, fresh...)
+	for _, r := range fresh {
+		b.foldOne(r, false)
+	}
+	for i := start; i < len(b.recs); i++ {
+		if b.ok[i] && !b.validAfterAll(b.recs[i], b.admin[i]) {
+			return nil
+		}
+	}
+	return b
+}
+
+// clone copies the ACL for extend: the maps are copied, the slices are
+// shared up to their length (extend only appends, and of an ACL and its
+// extension one is dropped).
+func (a *ACL) clone() *ACL {
+	b := *a
+	b.roles, b.admins, b.docRoles, b.authors = maps.Clone(a.roles), maps.Clone(a.admins), maps.Clone(a.docRoles), maps.Clone(a.authors)
+	return &b
 }
 
 // validAfterAll re-checks an applied operation against the final ACL: its

@@ -3,6 +3,7 @@ package views
 import (
 	"context"
 	"crypto/hmac"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -27,21 +28,17 @@ func aclRecordKey(tid ipel.ThreadID, v Version) ds.Key {
 	return ds.RawKey(fmt.Sprintf("%s/%016x%08x%s%016x%08x", aclPrefix(tid), uint64(v.Clock.Wall), v.Clock.Counter, hex.EncodeToString(v.Log), v.Seq, v.Index))
 }
 
-// enforce stores an event's ACL operations and blanks the operations its
-// writer may not make at its seq, by the table of rights.go.
+// enforce stores an event's ACL operations that may count and blanks the
+// content operations its writer may not make at its seq, by the table of
+// rights.go.
 func (env *applyEnv) enforce(ctx context.Context, ov *overlay, w ds.Write, rec threads.Record, ops Ops, dr *docReducer) (Ops, error) {
 	author := rec.Log.String()
 	base := len(ops.KV) + len(ops.Docs)
 	for i, op := range ops.ACL {
 		r := aclRecord{Op: op, Author: author, Seq: rec.Seq, Version: Version{Clock: rec.Clock, Log: []byte(rec.Log), Seq: rec.Seq, Index: base + i}}
-		b, err := codec.Marshal(&r)
-		if err != nil {
+		if err := env.keepACLOp(ctx, ov, w, rec.Thread, &r); err != nil {
 			return ops, err
 		}
-		if err := ov.put(ctx, w, aclRecordKey(rec.Thread, r.Version), b); err != nil {
-			return ops, err
-		}
-		env.added = append(env.added, r)
 	}
 	role := env.acl.Role(author, rec.Seq)
 	kv := append([]KVOp(nil), ops.KV...)
@@ -58,6 +55,84 @@ func (env *applyEnv) enforce(ctx context.Context, ov *overlay, w ds.Write, rec t
 	}
 	ops.KV, ops.Docs = kv, docs
 	return ops, nil
+}
+
+// MaxDocRolesPerAuthor is how many document-role changes of a peer that is
+// not an admin are kept: the first ones of its log that may count.
+const MaxDocRolesPerAuthor = 1024
+
+// Reasons for skipping ACL operations.
+const (
+	// SkipACLNotAllowed counts ACL operations whose author may not make
+	// them (at that point, by the ACL as it stands), or malformed ones.
+	SkipACLNotAllowed = "acl-not-allowed"
+	// SkipACLOverCap counts document-role changes of a non-admin past
+	// MaxDocRolesPerAuthor.
+	SkipACLOverCap = "acl-over-cap"
+)
+
+// docRoleCountKey counts the document-role changes of a non-admin author
+// that are kept (8 bytes, big endian); a replay counts again.
+func docRoleCountKey(tid ipel.ThreadID, author string) ds.Key {
+	return ds.RawKey(threadPrefix(tid) + "/acldocroles/" + author)
+}
+
+// keepACLOp stores an ACL operation that may count, or says why not
+// (Stats) and deletes the one a replay stored before. What the author may
+// not make at its seq, by the ACL as it stands, cannot count unless the ACL
+// changes so as to judge the author's events differently, and such a change
+// applies the thread's events again (aclAffects); so only what may count is
+// kept, and a batch's resolution folds in only that. A non-admin's
+// document-role changes are kept up to MaxDocRolesPerAuthor.
+func (env *applyEnv) keepACLOp(ctx context.Context, ov *overlay, w ds.Write, tid ipel.ThreadID, r *aclRecord) error {
+	reason, err := env.judgeACLOp(ctx, ov, w, tid, r)
+	if err != nil {
+		return err
+	}
+	k := aclRecordKey(tid, r.Version)
+	if reason != "" {
+		if env.acl.holds(r) {
+			env.removed = append(env.removed, *r)
+			if err := ov.del(ctx, w, k); err != nil {
+				return err
+			}
+		}
+		return countSkipped(ctx, ov, w, tid, reason)
+	}
+	b, err := codec.Marshal(r)
+	if err != nil {
+		return err
+	}
+	env.added = append(env.added, *r)
+	return ov.put(ctx, w, k, b)
+}
+
+// judgeACLOp says why an ACL operation is not kept, or "".
+func (env *applyEnv) judgeACLOp(ctx context.Context, ov *overlay, w ds.Write, tid ipel.ThreadID, r *aclRecord) (string, error) {
+	acl := env.acl
+	if !acl.valid(r) {
+		return SkipACLNotAllowed, nil
+	}
+	if r.Op.Kind != ACLSetDocRole || acl.Admin(r.Author, r.Seq) {
+		return "", nil
+	}
+	k := docRoleCountKey(tid, r.Author)
+	var n uint64
+	b, err := ov.get(ctx, k)
+	switch {
+	case err == nil && len(b) == 8:
+		n = binary.BigEndian.Uint64(b)
+	case err == nil:
+		return "", fmt.Errorf("view entry %s: corrupt count", k)
+	case !errors.Is(err, ds.ErrNotFound):
+		return "", err
+	}
+	if n >= MaxDocRolesPerAuthor {
+		return SkipACLOverCap, nil
+	}
+	var out [8]byte
+	binary.BigEndian.PutUint64(out[:], n+1)
+	return "", ov.put(ctx, w, k, out[:])
 }
 
 // loadACLRecords reads a thread's stored ACL operations.
@@ -82,8 +157,9 @@ func (m *Manager) loadACLRecords(ctx context.Context, tid ipel.ThreadID) ([]aclR
 }
 
 // aclAffects reports whether two ACLs judge any event up to applied
-// differently: roles are piecewise constant in seq, so comparing them at
-// every seq where either changes is enough.
+// differently (its content by roles, its ACL operations by the admin right
+// and roles: keepACLOp): roles are piecewise constant in seq, so comparing
+// them at every seq where either changes is enough.
 func aclAffects(old, next *ACL, applied map[ipel.LogID]uint64) bool {
 	for logID, upto := range applied {
 		p := logID.String()
@@ -91,6 +167,9 @@ func aclAffects(old, next *ACL, applied map[ipel.LogID]uint64) bool {
 		var docs []docRoleID
 		for _, a := range []*ACL{old, next} {
 			for _, c := range a.roles[p] {
+				points[c.from] = true
+			}
+			for _, c := range a.admins[p] {
 				points[c.from] = true
 			}
 			for k, cs := range a.docRoles {
@@ -106,7 +185,7 @@ func aclAffects(old, next *ACL, applied map[ipel.LogID]uint64) bool {
 			if pt > upto {
 				continue
 			}
-			if old.Role(p, pt) != next.Role(p, pt) {
+			if old.Role(p, pt) != next.Role(p, pt) || old.Admin(p, pt) != next.Admin(p, pt) {
 				return true
 			}
 			for _, k := range docs {
@@ -137,9 +216,8 @@ func (m *Manager) loadRunnerACL(ctx context.Context, r *runner) error {
 	if err != nil {
 		return err
 	}
-	r.creator, r.aclRecs, r.installed, r.badKeys = ti.Creator.String(), nil, map[string]*codec.Key{}, 0
-	r.addACLRecords(recs)
-	r.acl = ResolveACL(r.creator, r.aclRecs)
+	r.creator, r.installed, r.badKeys = ti.Creator.String(), map[string]*codec.Key{}, 0
+	r.acl = ResolveACL(r.creator, recs)
 	m.installKeys(ctx, r)
 	return nil
 }
@@ -147,21 +225,6 @@ func (m *Manager) loadRunnerACL(ctx context.Context, r *runner) error {
 // replayKey marks a thread whose views must be applied again under a
 // changed ACL; the replay deletes it with the views.
 func replayKey(tid ipel.ThreadID) ds.Key { return ds.RawKey(threadPrefix(tid) + "/replay") }
-
-// addACLRecords remembers ACL operations, once each (a replay applies them
-// again).
-func (r *runner) addACLRecords(recs []aclRecord) {
-	seen := make(map[string]bool, len(r.aclRecs))
-	for _, rec := range r.aclRecs {
-		seen[aclRecordKey(r.tid, rec.Version).String()] = true
-	}
-	for _, rec := range recs {
-		if k := aclRecordKey(r.tid, rec.Version).String(); !seen[k] {
-			seen[k] = true
-			r.aclRecs = append(r.aclRecs, rec)
-		}
-	}
-}
 
 // installKeys hands the engine every rotated read key sealed to this node,
 // and makes the key of the last valid rotation (in version order) the one

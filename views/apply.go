@@ -138,8 +138,9 @@ type applyEnv struct {
 	// acl, in an access-controlled thread, decides which operations count;
 	// nil in a raw thread.
 	acl *ACL
-	// added collects the ACL operations applied (access-controlled threads).
-	added []aclRecord
+	// added collects the ACL operations kept, removed those a replay no
+	// longer keeps (access-controlled threads).
+	added, removed []aclRecord
 	// hides tracks the collections where puts that would have hidden a
 	// document did not count (access-controlled threads; see
 	// docReducer.counts); rejudge asks for the thread's events to be

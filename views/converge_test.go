@@ -59,13 +59,16 @@ func (r *simReplica) applyBatch(recs []threads.Record) {
 	}
 	var next *ACL
 	replay := env.rejudge
-	if len(env.added) > 0 {
+	if len(env.added) > 0 || len(env.removed) > 0 {
 		applied := copyCursors(r.run.applied)
 		for _, rec := range recs {
 			applied[rec.Log] = rec.Seq
 		}
-		next = ResolveACL(r.run.creator, append(append([]aclRecord(nil), r.run.aclRecs...), env.added...))
+		next = r.run.acl.withRecords(env.added, env.removed)
 		replay = aclAffects(r.run.acl, next, applied) || replay
+		if want := ResolveACL(r.run.creator, derefRecords(next.records())); describeACL(want, r.peers()) != describeACL(next, r.peers()) {
+			r.t.Fatalf("resolving again gives another ACL:\n%s\nwant\n%s", describeACL(next, r.peers()), describeACL(want, r.peers()))
+		}
 	}
 	if err := b.Commit(ctx); err != nil {
 		r.t.Fatal(err)
@@ -74,12 +77,28 @@ func (r *simReplica) applyBatch(recs []threads.Record) {
 		r.run.applied[rec.Log] = rec.Seq
 	}
 	if next != nil {
-		r.run.addACLRecords(env.added)
 		r.run.acl = next
 	}
 	if replay {
 		r.replay()
 	}
+}
+
+func derefRecords(recs []*aclRecord) []aclRecord {
+	out := make([]aclRecord, len(recs))
+	for i, r := range recs {
+		out[i] = *r
+	}
+	return out
+}
+
+// peers lists the authors of the ACL's records, and the creator.
+func (r *simReplica) peers() []string {
+	peers := []string{r.run.creator}
+	for _, rec := range r.run.acl.records() {
+		peers = append(peers, rec.Author)
+	}
+	return peers
 }
 
 // replay drops the views but what a replay keeps and applies every event
@@ -151,8 +170,7 @@ func (r *simReplica) snapshot() *simReplica {
 			}
 			recs = append(recs, rec)
 		}
-		s.run.addACLRecords(recs)
-		s.run.acl = ResolveACL(s.run.creator, s.run.aclRecs)
+		s.run.acl = ResolveACL(s.run.creator, recs)
 	}
 	return s
 }

@@ -56,7 +56,6 @@ type runner struct {
 	// Access-controlled threads: the ACL's operations and their resolution
 	// (under applyMu), and the read-key rotations already taken up.
 	acl       *ACL
-	aclRecs   []aclRecord
 	creator   string
 	hides     *hideTracker          // where puts that would hide did not count
 	installed map[string]*codec.Key // rotated keys by sealed form; nil: refused
@@ -320,14 +319,14 @@ func (m *Manager) commitBatch(ctx context.Context, r *runner, recs []threads.Rec
 	// replay, recorded in the same batch so a crash cannot lose it.
 	var nextACL *ACL
 	replay := env.rejudge
-	if len(env.added) > 0 {
+	if len(env.added) > 0 || len(env.removed) > 0 {
 		r.mu.Lock()
 		applied := copyCursors(r.applied)
 		r.mu.Unlock()
 		for _, rec := range recs {
 			applied[rec.Log] = rec.Seq
 		}
-		nextACL = ResolveACL(r.creator, append(append([]aclRecord(nil), r.aclRecs...), env.added...))
+		nextACL = r.acl.withRecords(env.added, env.removed)
 		replay = aclAffects(r.acl, nextACL, applied) || replay
 	}
 	if replay {
@@ -351,7 +350,6 @@ func (m *Manager) commitBatch(ctx context.Context, r *runner, recs []threads.Rec
 	r.moved = make(chan struct{})
 	r.mu.Unlock()
 	if nextACL != nil {
-		r.addACLRecords(env.added)
 		r.acl = nextACL
 		m.installKeys(ctx, r)
 	}
