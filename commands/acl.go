@@ -48,12 +48,14 @@ An access-controlled thread (create --variant acl) has an ACL, built from
 events like every view, that every replica enforces: an operation from a
 peer whose role did not allow it at that point of its log is ignored
 everywhere. Roles, each including the ones before: none, follow (replicate,
-read nothing), read, write, delete (write and delete). Admins may change the
-ACL; the creator is the first, and the thread ID commits to it.
+read nothing), read, write, delete (write and delete; also schemas and
+indexes). Admins may change the ACL; the creator is the first, the thread
+ID commits to it, and its role and admin right never change.
 
 Taking the read role from a peer rotates the read key: the new key goes to
-every remaining reader, sealed to each, and later events are sealed with
-it, so the peer cannot read them.
+every remaining reader (at most 4096), sealed to each, with a commitment
+every reader checks, and later events are sealed with it, so the peer
+cannot read them.
 `,
 		},
 		Subcommands: map[string]*cmds.Command{
@@ -333,8 +335,9 @@ func docsACLCmd(p Provider) *cmds.Command {
 			ShortDescription: `
 A role on one document overrides the peer's thread-level role for writes
 and deletes of that document (reading is thread-level: it is a matter of
-keys). It is set by an admin of the ACL or by a peer with the delete role on
-the document.
+keys). It is set by an admin of the ACL, or by a peer with the delete role
+on the document; the latter only lowers: never above what admins grant
+the peer, and never for admins or the creator.
 `,
 		},
 		Subcommands: map[string]*cmds.Command{
