@@ -23,6 +23,7 @@
 //	/<thread>/skipped/<reason>        events or operations skipped, by reason (8 bytes)
 //	/<thread>/replay                  a replay is due
 //	/feed/<thread>/...                change feed (docfeed.go), local to the node
+//	/layout/<thread>                  version of the views (layout.go)
 //
 // Everything under /<thread>/ but the cursors and the replay mark is a
 // function of the events applied, the same on every replica.

@@ -181,6 +181,16 @@ func (m *Manager) loadCursors(tid ipel.ThreadID) (map[ipel.LogID]uint64, error) 
 // changes of events up to quiet (events a rebuild applies again) are not
 // fed to change streams again.
 func (m *Manager) startRunner(tid ipel.ThreadID, quiet map[ipel.LogID]uint64) (*runner, error) {
+	upgraded, err := m.upgradeLayout(m.ctx, tid)
+	if err != nil {
+		return nil, fmt.Errorf("views of %s: %w", tid, err)
+	}
+	for l, s := range upgraded {
+		if quiet == nil {
+			quiet = map[ipel.LogID]uint64{}
+		}
+		quiet[l] = max(quiet[l], s)
+	}
 	cursors, err := m.loadCursors(tid)
 	if err != nil {
 		return nil, fmt.Errorf("views of %s: %w", tid, err)
@@ -461,6 +471,9 @@ func (m *Manager) Rebuild(ctx context.Context, tid ipel.ThreadID) error {
 // removed.
 func (m *Manager) Drop(ctx context.Context, tid ipel.ThreadID) error {
 	if err := m.dropPrefix(ctx, threadPrefix(tid)); err != nil {
+		return err
+	}
+	if err := m.store.Delete(ctx, layoutKey(tid)); err != nil {
 		return err
 	}
 	return m.dropPrefix(ctx, feedPrefix(tid))
