@@ -3,7 +3,6 @@ package views
 import (
 	"context"
 	"crypto/hmac"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -117,22 +116,14 @@ func (env *applyEnv) judgeACLOp(ctx context.Context, ov *overlay, w ds.Write, ti
 		return "", nil
 	}
 	k := docRoleCountKey(tid, r.Author)
-	var n uint64
-	b, err := ov.get(ctx, k)
-	switch {
-	case err == nil && len(b) == 8:
-		n = binary.BigEndian.Uint64(b)
-	case err == nil:
-		return "", fmt.Errorf("view entry %s: corrupt count", k)
-	case !errors.Is(err, ds.ErrNotFound):
+	n, err := getCount(ctx, ov, k)
+	if err != nil {
 		return "", err
 	}
 	if n >= MaxDocRolesPerAuthor {
 		return SkipACLOverCap, nil
 	}
-	var out [8]byte
-	binary.BigEndian.PutUint64(out[:], n+1)
-	return "", ov.put(ctx, w, k, out[:])
+	return "", putCount(ctx, ov, w, k, n+1)
 }
 
 // loadACLRecords reads a thread's stored ACL operations.

@@ -37,19 +37,31 @@ func skippedKey(tid ipel.ThreadID, reason string) ds.Key {
 // countSkipped adds one to a reason's count.
 func countSkipped(ctx context.Context, ov *overlay, w ds.Write, tid ipel.ThreadID, reason string) error {
 	k := skippedKey(tid, reason)
-	var n uint64
-	b, err := ov.get(ctx, k)
-	switch {
-	case err == nil && len(b) == 8:
-		n = binary.BigEndian.Uint64(b)
-	case err == nil:
-		return fmt.Errorf("view entry %s: corrupt count", k)
-	case !errors.Is(err, ds.ErrNotFound):
+	n, err := getCount(ctx, ov, k)
+	if err != nil {
 		return err
 	}
-	var out [8]byte
-	binary.BigEndian.PutUint64(out[:], n+1)
-	return ov.put(ctx, w, k, out[:])
+	return putCount(ctx, ov, w, k, n+1)
+}
+
+// getCount reads a count of the views (8 bytes, big endian; 0 when absent).
+func getCount(ctx context.Context, ov *overlay, k ds.Key) (uint64, error) {
+	b, err := ov.get(ctx, k)
+	switch {
+	case errors.Is(err, ds.ErrNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, err
+	case len(b) != 8:
+		return 0, fmt.Errorf("view entry %s: corrupt count", k)
+	}
+	return binary.BigEndian.Uint64(b), nil
+}
+
+func putCount(ctx context.Context, ov *overlay, w ds.Write, k ds.Key, n uint64) error {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], n)
+	return ov.put(ctx, w, k, b[:])
 }
 
 // ViewStats is what a thread's views skipped.
