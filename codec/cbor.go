@@ -65,6 +65,10 @@ var encMode = func() cbor.EncMode {
 	return m
 }()
 
+// MaxContainerLen is the most entries a decoded array or map may hold;
+// encoders of data that crosses the network keep under it.
+const MaxContainerLen = 4096
+
 // decMode rejects anything a canonical encoder would not have produced
 // where it matters: duplicate keys, indefinite lengths, unknown fields, and
 // oversized containers.
@@ -73,8 +77,8 @@ var decMode = func() cbor.DecMode {
 		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
 		IndefLength:       cbor.IndefLengthForbidden,
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		MaxArrayElements:  4096,
-		MaxMapPairs:       4096,
+		MaxArrayElements:  MaxContainerLen,
+		MaxMapPairs:       MaxContainerLen,
 		MaxNestedLevels:   16,
 	}.DecMode()
 	if err != nil {

@@ -48,12 +48,14 @@ An access-controlled thread (create --variant acl) has an ACL, built from
 events like every view, that every replica enforces: an operation from a
 peer whose role did not allow it at that point of its log is ignored
 everywhere. Roles, each including the ones before: none, follow (replicate,
-read nothing), read, write, delete (write and delete). Admins may change the
-ACL; the creator is the first, and the thread ID commits to it.
+read nothing), read, write, delete (write and delete; also schemas and
+indexes). Admins may change the ACL; the creator is the first, the thread
+ID commits to it, and its role and admin right never change.
 
 Taking the read role from a peer rotates the read key: the new key goes to
-every remaining reader, sealed to each, and later events are sealed with
-it, so the peer cannot read them.
+every remaining reader (at most 4096), sealed to each, with a commitment
+every reader checks, and later events are sealed with it, so the peer
+cannot read them.
 `,
 		},
 		Subcommands: map[string]*cmds.Command{
@@ -84,6 +86,10 @@ type ACLOutput struct {
 	ReadKeys  int
 	// Ignored counts ACL changes that were not allowed.
 	Ignored int
+	// RefusedKeys counts rotated read keys sealed to this node that it did
+	// not take up: they did not open, or were not the key their rotation
+	// commits to.
+	RefusedKeys int `json:",omitempty"`
 }
 
 func aclShowCmd(p Provider) *cmds.Command {
@@ -128,8 +134,17 @@ Example:
 			if err != nil {
 				return userError(err)
 			}
+			refused, err := b.Views.RefusedKeys(tid)
+			if err != nil {
+				return userError(err)
+			}
+			st, err := b.Views.Stats(req.Context, tid)
+			if err != nil {
+				return userError(err)
+			}
+			ignored := acl.Rejected + int(st.Skipped[views.SkipACLNotAllowed]+st.Skipped[views.SkipACLOverCap])
 			out := &ACLOutput{Thread: tid.String(), Creator: acl.Creator(), Default: acl.Default().String(),
-				Rotations: len(acl.Rotations), ReadKeys: ti.ReadKeys, Ignored: acl.Rejected, Peers: []ACLEntryOutput{}}
+				Rotations: len(acl.Rotations), ReadKeys: ti.ReadKeys, Ignored: ignored, RefusedKeys: refused, Peers: []ACLEntryOutput{}}
 			for _, e := range acl.Entries() {
 				out.Peers = append(out.Peers, ACLEntryOutput{Peer: e.Peer, Role: e.Role.String(), Admin: e.Admin})
 			}
@@ -139,6 +154,9 @@ Example:
 		Encoders: cmds.EncoderMap{
 			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *ACLOutput) error {
 				fmt.Fprintf(w, "creator\t%s\ndefault\t%s\nrotations\t%d\n", printable([]byte(out.Creator)), out.Default, out.Rotations)
+				if out.RefusedKeys > 0 {
+					fmt.Fprintf(w, "refused keys\t%d\n", out.RefusedKeys)
+				}
 				for _, e := range out.Peers {
 					admin := ""
 					if e.Admin {
@@ -357,8 +375,9 @@ func docsACLCmd(p Provider) *cmds.Command {
 			ShortDescription: `
 A role on one document overrides the peer's thread-level role for writes
 and deletes of that document (reading is thread-level: it is a matter of
-keys). It is set by an admin of the ACL or by a peer with the delete role
-on the document.
+keys). It is set by an admin of the ACL, or by a peer with the delete role
+on the document; the latter only lowers: never above what admins grant
+the peer, and never for admins or the creator.
 `,
 		},
 		Subcommands: map[string]*cmds.Command{

@@ -50,6 +50,7 @@ value, or a range of values, of that field instead of every document.
 				},
 				Subcommands: map[string]*cmds.Command{
 					"add": docsIndexAddCmd(p),
+					"rm":  docsIndexRmCmd(p),
 				},
 			},
 			"put":    docsPutCmd(p),
@@ -223,7 +224,9 @@ Indexes a collection's documents on a field path ('age', 'address.city').
 The documents already there are indexed at once (every replica does the
 same when the declaration reaches it). Queries with $eq, $in or a range on
 the field then read the index instead of every document. Only scalar
-values (null, booleans, numbers, strings) are indexed.
+values (null, booleans, numbers, strings) are indexed. A collection has at
+most 16 indexes ('docs index rm' drops one). In an access-controlled
+thread, declaring or dropping an index needs the delete role.
 `, `
 Prints "indexed <collection> on <field>"; --enc=json prints {"Collection",
 "Field"}.
@@ -257,6 +260,52 @@ Example:
 		Encoders: cmds.EncoderMap{
 			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *IndexOutput) error {
 				_, err := fmt.Fprintf(w, "indexed %s on %s\n", out.Collection, out.Field)
+				return err
+			}),
+		},
+	}
+}
+
+func docsIndexRmCmd(p Provider) *cmds.Command {
+	return &cmds.Command{
+		Helptext: helpText("Drop a collection's index on a field.", `
+Drops the index on a field path: every replica deletes its entries when
+the event reaches it, and queries on the field read every document again.
+The documents are untouched. In an access-controlled thread it needs the
+delete role.
+`, `
+Prints "dropped the index of <collection> on <field>"; --enc=json prints
+{"Collection","Field"}.
+
+Fails when the thread ID is malformed, the thread or the collection is
+unknown, the collection has no index on the field, or this node cannot
+write to the thread (or lacks the delete role).
+
+Example:
+
+  $ ipfs threads docs index rm $T people address.city
+  dropped the index of people on address.city
+`),
+		Arguments: []cmds.Argument{
+			cmds.StringArg("thread", true, false, "Thread ID."),
+			cmds.StringArg("collection", true, false, "Collection."),
+			cmds.StringArg("field", true, false, "Indexed field path."),
+		},
+		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
+			d, err := docsArg(p, req, env)
+			if err != nil {
+				return err
+			}
+			coll, field := req.Arguments[1], req.Arguments[2]
+			if err := d.DropIndex(req.Context, coll, field); err != nil {
+				return userError(err)
+			}
+			return res.Emit(&IndexOutput{Collection: coll, Field: field})
+		},
+		Type: IndexOutput{},
+		Encoders: cmds.EncoderMap{
+			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *IndexOutput) error {
+				_, err := fmt.Fprintf(w, "dropped the index of %s on %s\n", out.Collection, out.Field)
 				return err
 			}),
 		},

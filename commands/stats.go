@@ -21,6 +21,9 @@ type StatsOutput struct {
 	Pushed        uint64
 	Pulled        uint64
 	Rejected      map[string]uint64
+	// ViewsSkipped counts what the thread's views skipped, by reason;
+	// absent without the read key.
+	ViewsSkipped map[string]uint64 `json:",omitempty"`
 }
 
 func statsCmd(p Provider) *cmds.Command {
@@ -29,11 +32,14 @@ func statsCmd(p Provider) *cmds.Command {
 For the thread: logs, events held, equivocations seen, peers in its address
 book, and the lag at its last sync (events a peer held that this node
 lacked). For the node: events received, pushed and pulled, and input
-rejected by reason. The same figures, and more, are Prometheus metrics
-(threads_*) at the API's /debug/metrics/prometheus.
+rejected by reason. For the views (with the read key): events or
+operations skipped, by reason, the same on every replica. The same
+figures, and more, are Prometheus metrics (threads_*) at the API's
+/debug/metrics/prometheus.
 `, `
 --enc=json prints {"Thread", "Logs", "Events", "Equivocations", "Peers",
-"Lag", "Received", "Pushed", "Pulled", "Rejected": {<reason>: <count>}}.
+"Lag", "Received", "Pushed", "Pulled", "Rejected": {<reason>: <count>},
+"ViewsSkipped": {<reason>: <count>}}.
 
 Fails when the thread ID is malformed or the thread unknown.
 
@@ -57,11 +63,19 @@ Example:
 			if err != nil {
 				return userError(err)
 			}
-			return res.Emit(&StatsOutput{
+			out := &StatsOutput{
 				Thread: tid.String(), Logs: len(st.Info.Logs), Events: st.Events, Equivocations: st.Equivocations,
 				Peers: st.Peers, Lag: st.Lag, Received: st.Node.Received, Pushed: st.Node.Pushed, Pulled: st.Node.Pulled,
 				Rejected: st.Node.Rejected,
-			})
+			}
+			if st.Info.HasReadKey {
+				vs, err := b.Views.Stats(req.Context, tid)
+				if err != nil {
+					return userError(err)
+				}
+				out.ViewsSkipped = vs.Skipped
+			}
+			return res.Emit(out)
 		},
 		Type: StatsOutput{},
 		Encoders: cmds.EncoderMap{
@@ -70,20 +84,34 @@ Example:
 				fmt.Fprintf(&sb, "Thread:         %s\nLogs:           %d\nEvents:         %d\nEquivocations:  %d\nPeers:          %d\nLag:            %d\n",
 					out.Thread, out.Logs, out.Events, out.Equivocations, out.Peers, out.Lag)
 				fmt.Fprintf(&sb, "Node received:  %d\nNode pushed:    %d\nNode pulled:    %d\nRejected:\n", out.Received, out.Pushed, out.Pulled)
-				reasons := make([]string, 0, len(out.Rejected))
-				for r := range out.Rejected {
-					reasons = append(reasons, r)
-				}
-				sort.Strings(reasons)
+				reasons := sortedReasons(out.Rejected)
 				if len(reasons) == 0 {
 					sb.WriteString("  none\n")
 				}
 				for _, r := range reasons {
 					fmt.Fprintf(&sb, "  %-24s %d\n", r+":", out.Rejected[r])
 				}
+				if out.ViewsSkipped != nil {
+					sb.WriteString("Views skipped:\n")
+					if len(out.ViewsSkipped) == 0 {
+						sb.WriteString("  none\n")
+					}
+					for _, r := range sortedReasons(out.ViewsSkipped) {
+						fmt.Fprintf(&sb, "  %-24s %d\n", r+":", out.ViewsSkipped[r])
+					}
+				}
 				_, err := io.WriteString(w, sb.String())
 				return err
 			}),
 		},
 	}
+}
+
+func sortedReasons(m map[string]uint64) []string {
+	out := make([]string, 0, len(m))
+	for r := range m {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -1,9 +1,13 @@
 package views
 
 import (
+	"crypto/sha256"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // Access control for threads of the access-controlled variant (paper
@@ -13,8 +17,11 @@ import (
 //
 // Roles are ordered: none < follow < read < write < delete. Beside roles,
 // the ACL has its own ACL: admins may change it. The creator, bound to the
-// thread ID (ipel.NewACLThreadID), starts as admin with the delete role;
-// everyone else starts with the default role, none unless changed.
+// thread ID (ipel.NewACLThreadID), is an admin with the delete role for
+// good: no operation changes its role or its admin right, so no admin can
+// depose it, and it can always undo what another admin did (revoking that
+// admin from its first event drops all its ACL operations). Everyone else
+// starts with the default role, none unless changed.
 //
 // A role change for a peer carries From, the first seq of the peer's log it
 // applies to: the head of that log as the author saw it, plus one. A peer's
@@ -23,6 +30,11 @@ import (
 // are the writers' word, but seqs are not: a revoked writer cannot backdate
 // its way past its revocation, because every later event of its log has a
 // higher seq.
+//
+// A role on one document is set by an admin, or by a peer with the delete
+// role on the document; the latter only lowers: its change never takes a
+// peer above what admins grant it (the thread-level role, or an admin's
+// role on the document), and never touches admins or the creator.
 
 // Role is what a peer may do in an access-controlled thread.
 type Role uint8
@@ -87,6 +99,19 @@ type ACLOp struct {
 	// sealed to each remaining reader's public key, by peer ID.
 	Epoch uint64            `cbor:"e,omitempty"`
 	Keys  map[string][]byte `cbor:"k,omitempty"`
+	// Commit is a rotation's commitment to its key (KeyCommitment): every
+	// member checks the key it opens against it, so an admin cannot seal
+	// different keys to different members.
+	Commit []byte `cbor:"h,omitempty"`
+}
+
+// KeyCommitment is what a rotation commits to its read key with: a hash of
+// the key under a label of its own.
+func KeyCommitment(key []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte("kubo-threads read key commitment\x00"))
+	h.Write(key)
+	return h.Sum(nil)
 }
 
 // aclRecord is an ACL operation with the event that carried it.
@@ -102,6 +127,7 @@ type roleChange struct {
 	from    uint64
 	role    Role
 	admin   bool
+	byAdmin bool // document roles: set by an admin (otherwise it only lowers)
 	version Version
 }
 
@@ -112,14 +138,24 @@ type ACL struct {
 	dfltVer  *Version
 	roles    map[string][]roleChange // by peer, in version order
 	admins   map[string][]roleChange
-	docRoles map[string][]roleChange // by docRoleKey(coll, id, peer)
+	docRoles map[docRoleID][]roleChange
 	// Rotations are the valid read-key rotations, in version order.
 	Rotations []ACLOp
 	// Rejected counts ACL operations that were not valid.
 	Rejected int
+
+	// What it was resolved from: the operations in version order, whether
+	// each was applied and, if so, whether its author was an admin then;
+	// the operations excluded for good (ResolveACL); their authors.
+	recs      []*aclRecord
+	ok, admin []bool
+	excluded  map[int]bool
+	authors   map[string]bool
 }
 
-func docRoleKey(coll, id, peer string) string { return coll + "\x00" + id + "\x00" + peer }
+// docRoleID names a peer's role on one document. Its fields stay apart: no
+// document ID or peer can pass for another, whatever bytes it holds.
+type docRoleID struct{ coll, id, peer string }
 
 // latest returns the last change (in version order) with from <= seq.
 func latest(changes []roleChange, seq uint64) (roleChange, bool) {
@@ -133,28 +169,51 @@ func latest(changes []roleChange, seq uint64) (roleChange, bool) {
 
 // Role is the thread-level role of a peer's event at seq.
 func (a *ACL) Role(peer string, seq uint64) Role {
-	if c, ok := latest(a.roles[peer], seq); ok {
-		return c.role
-	}
 	if peer == a.creator {
 		return RoleDelete
+	}
+	if c, ok := latest(a.roles[peer], seq); ok {
+		return c.role
 	}
 	return a.dflt
 }
 
 // Admin reports whether a peer's event at seq may change the ACL.
 func (a *ACL) Admin(peer string, seq uint64) bool {
-	if c, ok := latest(a.admins[peer], seq); ok {
-		return c.admin
+	if peer == a.creator {
+		return true
 	}
-	return peer == a.creator
+	c, ok := latest(a.admins[peer], seq)
+	return ok && c.admin
 }
 
-// DocRole is a peer's role on one document at seq: the document-level role
-// when one was set for the peer, otherwise the thread-level role.
+// DocRole is a peer's role on one document at seq: the last document-level
+// change for the peer that applies at seq, otherwise the thread-level role.
+// A change made by a non-admin only lowers: it gives at most what the peer
+// holds without it, and none applies to admins or the creator.
 func (a *ACL) DocRole(coll, id, peer string, seq uint64) Role {
-	if c, ok := latest(a.docRoles[docRoleKey(coll, id, peer)], seq); ok {
-		return c.role
+	changes := a.docRoles[docRoleID{coll, id, peer}]
+	shielded := peer == a.creator || a.Admin(peer, seq)
+	for i := len(changes) - 1; i >= 0; i-- {
+		c := changes[i]
+		switch {
+		case c.from > seq:
+		case c.byAdmin:
+			return c.role
+		case !shielded:
+			return min(c.role, a.grantedDocRole(changes[:i], peer, seq))
+		}
+	}
+	return a.Role(peer, seq)
+}
+
+// grantedDocRole is what admins grant a peer on a document at seq: their
+// last change among changes that applies, or the thread-level role.
+func (a *ACL) grantedDocRole(changes []roleChange, peer string, seq uint64) Role {
+	for i := len(changes) - 1; i >= 0; i-- {
+		if c := changes[i]; c.byAdmin && c.from <= seq {
+			return c.role
+		}
 	}
 	return a.Role(peer, seq)
 }
@@ -190,25 +249,52 @@ func (a *ACL) Entries() []Entry {
 	return out
 }
 
+// validPeer says whether s is a peer ID in its canonical spelling, so that
+// one peer has one name in the ACL.
+func validPeer(s string) bool {
+	id, err := peer.Decode(s)
+	return err == nil && id.String() == s
+}
+
 // valid says whether an ACL operation may be applied under acl.
 func (a *ACL) valid(r *aclRecord) bool {
-	switch r.Op.Kind {
-	case ACLSetRole, ACLSetAdmin, ACLSetDefault, ACLRotate:
-		if r.Op.Kind != ACLSetDefault && r.Op.Kind != ACLRotate && r.Op.Peer == "" {
-			return false
-		}
-		if r.Op.Role > RoleDelete {
-			return false
-		}
-		return a.Admin(r.Author, r.Seq)
+	return a.wellFormed(&r.Op) && a.mayMake(r)
+}
+
+// wellFormed says whether an ACL operation is one that can count: a known
+// kind, names in their canonical form, a role that exists, a rotation with
+// its commitment, and nothing that changes the creator's standing.
+func (a *ACL) wellFormed(op *ACLOp) bool {
+	switch op.Kind {
+	case ACLSetRole, ACLSetAdmin:
+		return validPeer(op.Peer) && op.Role <= RoleDelete && op.Peer != a.creator
+	case ACLSetDefault:
+		return op.Role <= RoleDelete
+	case ACLRotate:
+		return len(op.Commit) == sha256.Size // members could not check the key
 	case ACLSetDocRole:
-		if r.Op.Peer == "" || r.Op.Coll == "" || r.Op.ID == "" || r.Op.Role > RoleDelete {
-			return false
-		}
-		// The ACL's admins, or whoever may delete the document.
-		return a.Admin(r.Author, r.Seq) || a.DocRole(r.Op.Coll, r.Op.ID, r.Author, r.Seq) >= RoleDelete
+		return validPeer(op.Peer) && validCollection(op.Coll) == nil && op.ID != "" && op.Role <= RoleDelete
 	}
 	return false
+}
+
+// mayMake says whether the author of a well-formed ACL operation may make
+// it at its seq: an admin, or for document roles mayChangeDocRole.
+func (a *ACL) mayMake(r *aclRecord) bool {
+	if r.Op.Kind == ACLSetDocRole {
+		return a.mayChangeDocRole(r)
+	}
+	return a.Admin(r.Author, r.Seq)
+}
+
+// mayChangeDocRole says whether the author of a document-role change may
+// make it: an admin, or a peer with the delete role on the document
+// changing another peer than the creator.
+func (a *ACL) mayChangeDocRole(r *aclRecord) bool {
+	if a.Admin(r.Author, r.Seq) {
+		return true
+	}
+	return r.Op.Peer != a.creator && a.DocRole(r.Op.Coll, r.Op.ID, r.Author, r.Seq) >= RoleDelete
 }
 
 func (a *ACL) apply(r *aclRecord) {
@@ -219,7 +305,8 @@ func (a *ACL) apply(r *aclRecord) {
 	case ACLSetAdmin:
 		a.admins[r.Op.Peer] = append(a.admins[r.Op.Peer], c)
 	case ACLSetDocRole:
-		k := docRoleKey(r.Op.Coll, r.Op.ID, r.Op.Peer)
+		c.byAdmin = a.Admin(r.Author, r.Seq)
+		k := docRoleID{r.Op.Coll, r.Op.ID, r.Op.Peer}
 		a.docRoles[k] = append(a.docRoles[k], c)
 	case ACLSetDefault:
 		a.dflt, a.dfltVer = r.Op.Role, &r.Version
@@ -228,20 +315,35 @@ func (a *ACL) apply(r *aclRecord) {
 	}
 }
 
+// newACL is the ACL of no operations.
+func newACL(creator string) *ACL {
+	return &ACL{creator: creator, roles: map[string][]roleChange{}, admins: map[string][]roleChange{},
+		docRoles: map[docRoleID][]roleChange{}, authors: map[string]bool{}}
+}
+
 // fold applies the records in version order, skipping the excluded ones and
 // those their author may not make at that point.
-func fold(creator string, recs []*aclRecord, excluded map[int]bool) (*ACL, []bool) {
-	a := &ACL{creator: creator, roles: map[string][]roleChange{}, admins: map[string][]roleChange{}, docRoles: map[string][]roleChange{}}
-	ok := make([]bool, len(recs))
-	for i, r := range recs {
-		if excluded[i] || !a.valid(r) {
-			a.Rejected++
-			continue
-		}
-		ok[i] = true
-		a.apply(r)
+func fold(creator string, recs []*aclRecord, excluded map[int]bool) *ACL {
+	a := newACL(creator)
+	a.recs, a.excluded = recs, excluded
+	a.ok, a.admin = make([]bool, 0, len(recs)), make([]bool, 0, len(recs))
+	for _, r := range recs {
+		a.foldOne(r, excluded[len(a.ok)])
 	}
-	return a, ok
+	return a
+}
+
+// foldOne applies the next record in version order, unless it is excluded
+// or its author may not make it.
+func (a *ACL) foldOne(r *aclRecord, excluded bool) {
+	a.authors[r.Author] = true
+	ok := !excluded && a.valid(r)
+	a.ok, a.admin = append(a.ok, ok), append(a.admin, ok && a.Admin(r.Author, r.Seq))
+	if !ok {
+		a.Rejected++
+		return
+	}
+	a.apply(r)
 }
 
 // ResolveACL computes the ACL from every ACL operation of a thread, in any
@@ -252,15 +354,17 @@ func fold(creator string, recs []*aclRecord, excluded map[int]bool) (*ACL, []boo
 // again, until nothing more is excluded; so a writer's clock cannot put its
 // operations before its revocation.
 func ResolveACL(creator string, records []aclRecord) *ACL {
-	recs := dedupe(records)
+	return resolve(creator, dedupe(records))
+}
+
+func resolve(creator string, recs []*aclRecord) *ACL {
 	excluded := map[int]bool{}
 	var acl *ACL
 	for range len(recs) + 1 {
-		var ok []bool
-		acl, ok = fold(creator, recs, excluded)
+		acl = fold(creator, recs, excluded)
 		grew := false
 		for i, r := range recs {
-			if ok[i] && !acl.validAfterAll(r) {
+			if acl.ok[i] && !acl.validAfterAll(r, acl.admin[i]) {
 				excluded[i], grew = true, true
 			}
 		}
@@ -271,13 +375,102 @@ func ResolveACL(creator string, records []aclRecord) *ACL {
 	return acl
 }
 
-// validAfterAll re-checks an applied operation against the final ACL: its
-// author must still hold the right at its seq.
-func (a *ACL) validAfterAll(r *aclRecord) bool {
-	if r.Op.Kind == ACLSetDocRole {
-		return a.Admin(r.Author, r.Seq) || a.DocRole(r.Op.Coll, r.Op.ID, r.Author, r.Seq) >= RoleDelete
+// records returns the operations the ACL was resolved from.
+func (a *ACL) records() []*aclRecord { return a.recs }
+
+// holds says whether the ACL was resolved from an operation (by version).
+func (a *ACL) holds(r *aclRecord) bool {
+	i := sort.Search(len(a.recs), func(i int) bool { return a.recs[i].Version.Compare(r.Version) >= 0 })
+	return i < len(a.recs) && a.recs[i].Version.Compare(r.Version) == 0
+}
+
+// withRecords returns the ACL resolved from its operations, without those
+// removed and with those added; a itself does not change. When the added
+// ones all come after the operations it holds, in version order, and change
+// nothing for their authors, they are folded in on top (what ResolveACL
+// over all of them gives, for a fraction of the work); otherwise
+// everything is resolved again.
+func (a *ACL) withRecords(added, removed []aclRecord) *ACL {
+	var fresh []*aclRecord
+	for _, r := range dedupe(added) {
+		if !a.holds(r) {
+			fresh = append(fresh, r)
+		}
 	}
-	return a.Admin(r.Author, r.Seq)
+	if len(removed) == 0 && len(fresh) == 0 {
+		return a
+	}
+	if len(removed) == 0 {
+		if b := a.extend(fresh); b != nil {
+			return b
+		}
+	}
+	gone := map[string]bool{}
+	for _, r := range removed {
+		gone[versionKey(r.Version)] = true
+	}
+	all := make([]aclRecord, 0, len(a.recs)+len(fresh))
+	for _, r := range a.recs {
+		if !gone[versionKey(r.Version)] {
+			all = append(all, *r)
+		}
+	}
+	for _, r := range fresh {
+		all = append(all, *r)
+	}
+	return ResolveACL(a.creator, all)
+}
+
+func versionKey(v Version) string {
+	return fmt.Sprintf("%x/%d/%d/%d/%d", v.Log, v.Seq, v.Index, v.Clock.Wall, v.Clock.Counter)
+}
+
+// extend folds fresh operations (sorted, none held) in on top of the ACL,
+// or returns nil when that could give another ACL than resolving
+// everything again: an operation comes before one held, sets the default
+// role, or changes the standing of a peer that wrote one held (which can
+// change which held operations count).
+func (a *ACL) extend(fresh []*aclRecord) *ACL {
+	if n := len(a.recs); n > 0 && fresh[0].Version.Compare(a.recs[n-1].Version) <= 0 {
+		return nil
+	}
+	for _, r := range fresh {
+		if r.Op.Kind == ACLSetDefault || (r.Op.Peer != "" && a.authors[r.Op.Peer]) {
+			return nil
+		}
+	}
+	b := a.clone()
+	start := len(b.recs)
+	b.recs = append(b.recs, fresh...)
+	for _, r := range fresh {
+		b.foldOne(r, false)
+	}
+	for i := start; i < len(b.recs); i++ {
+		if b.ok[i] && !b.validAfterAll(b.recs[i], b.admin[i]) {
+			return nil
+		}
+	}
+	return b
+}
+
+// clone copies the ACL for extend: the maps are copied, the slices are
+// shared up to their length (extend only appends, and of an ACL and its
+// extension one is dropped).
+func (a *ACL) clone() *ACL {
+	b := *a
+	b.roles, b.admins, b.docRoles, b.authors = maps.Clone(a.roles), maps.Clone(a.admins), maps.Clone(a.docRoles), maps.Clone(a.authors)
+	return &b
+}
+
+// validAfterAll re-checks an applied operation against the final ACL: its
+// author must still hold the right at its seq, and still be an admin if it
+// made the change as one.
+func (a *ACL) validAfterAll(r *aclRecord, byAdmin bool) bool {
+	admin := a.Admin(r.Author, r.Seq)
+	if r.Op.Kind == ACLSetDocRole {
+		return (admin || !byAdmin) && a.mayChangeDocRole(r)
+	}
+	return admin
 }
 
 // dedupe sorts records by version and drops duplicates (the same event

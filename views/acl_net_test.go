@@ -154,8 +154,12 @@ func TestACLHostileMembers(t *testing.T) {
 		if acl.Role(b.host.ID().String(), 100) != RoleWrite || acl.Admin(b.host.ID().String(), 100) || acl.Role(c.host.ID().String(), 100) != RoleRead {
 			t.Fatalf("self-granted roles took effect: %s", want)
 		}
-		if acl.Rejected != 3 {
-			t.Fatalf("%d ACL operations ignored, want 3", acl.Rejected)
+		st, _ := n.m.Stats(ctx, tid)
+		if st.Skipped[SkipACLNotAllowed] != 3 || acl.Rejected != 0 {
+			t.Fatalf("%d ACL operations skipped, %d kept and rejected; want 3 skipped, none kept", st.Skipped[SkipACLNotAllowed], acl.Rejected)
+		}
+		if recs, _ := n.m.loadACLRecords(ctx, tid); len(recs) != 3 {
+			t.Fatalf("%d ACL operations stored, want A's 3", len(recs))
 		}
 	}
 }

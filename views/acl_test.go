@@ -1,18 +1,38 @@
 package views
 
 import (
+	"crypto/ed25519"
 	"math/rand/v2"
 	"testing"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/kubo-threads/kubo-threads/codec"
 )
+
+// testPeer returns the peer ID of a fixed Ed25519 key: the ACL names peers
+// by their IDs and refuses anything else.
+func testPeer(name string) string {
+	seed := make([]byte, ed25519.SeedSize)
+	copy(seed, name)
+	sk, err := crypto.UnmarshalEd25519PrivateKey(ed25519.NewKeyFromSeed(seed))
+	if err != nil {
+		panic(err)
+	}
+	id, err := peer.IDFromPrivateKey(sk)
+	if err != nil {
+		panic(err)
+	}
+	return id.String()
+}
 
 func aclRec(author string, seq uint64, wall int64, op ACLOp) aclRecord {
 	return aclRecord{Op: op, Author: author, Seq: seq, Version: Version{Clock: codec.Clock{Wall: wall}, Log: []byte(author), Seq: seq}}
 }
 
 func TestACLRolesAdminsAndBackdating(t *testing.T) {
-	const creator, alice, bob, mallory = "C", "A", "B", "M"
+	creator, alice, bob, mallory := testPeer("C"), testPeer("A"), testPeer("B"), testPeer("M")
 	recs := []aclRecord{
 		aclRec(creator, 1, 10, ACLOp{Kind: ACLSetRole, Peer: alice, Role: RoleWrite, From: 1}),
 		aclRec(creator, 2, 20, ACLOp{Kind: ACLSetAdmin, Peer: alice, Admin: true, From: 1}),
@@ -53,7 +73,7 @@ func TestACLRolesAdminsAndBackdating(t *testing.T) {
 // admins, in random orders with duplicates, resolve to the same ACL.
 func TestACLConvergenceProperty(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 5))
-	peers := []string{"C", "A", "B", "D"}
+	peers := []string{testPeer("C"), testPeer("A"), testPeer("B"), testPeer("D")}
 	for round := 0; round < 200; round++ {
 		var recs []aclRecord
 		seqs := map[string]uint64{} // (log, seq) names one event
@@ -71,14 +91,14 @@ func TestACLConvergenceProperty(t *testing.T) {
 			}
 			recs = append(recs, aclRec(author, seqs[author], int64(rng.IntN(5)), op))
 		}
-		want := describeACL(ResolveACL("C", recs), peers)
+		want := describeACL(ResolveACL(peers[0], recs), peers)
 		for replica := 0; replica < 4; replica++ {
 			order := append([]aclRecord(nil), recs...)
 			for i := 0; i < 4; i++ {
 				order = append(order, recs[rng.IntN(len(recs))])
 			}
 			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-			if got := describeACL(ResolveACL("C", order), peers); got != want {
+			if got := describeACL(ResolveACL(peers[0], order), peers); got != want {
 				t.Fatalf("round %d: replica %d resolved\n%s\nwant\n%s", round, replica, got, want)
 			}
 		}
@@ -104,7 +124,7 @@ func describeACL(a *ACL, peers []string) string {
 // revocation, stays excluded however many unrelated records come along
 // (the fixpoint must not alternate).
 func TestACLExclusionSettles(t *testing.T) {
-	const creator, alice, bob = "C", "A", "B"
+	creator, alice, bob := testPeer("C"), testPeer("A"), testPeer("B")
 	recs := []aclRecord{
 		aclRec(creator, 1, 10, ACLOp{Kind: ACLSetAdmin, Peer: alice, Admin: true, From: 1}),
 		aclRec(alice, 3, 30, ACLOp{Kind: ACLSetRole, Peer: bob, Role: RoleDelete, From: 1}),

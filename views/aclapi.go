@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -117,24 +118,16 @@ func (m *Manager) checkOps(tid ipel.ThreadID, ops Ops) error {
 		return err
 	}
 	for _, op := range ops.KV {
-		need := RoleWrite
-		if op.Delete {
-			need = RoleDelete
-		}
-		if got := acl.Role(self, next); got < need {
+		if got, need := acl.Role(self, next), kvNeeds(op); got < need {
 			return forbidden("", got, need)
 		}
 	}
 	for _, op := range ops.Docs {
-		need, got := RoleWrite, acl.Role(self, next)
-		if op.Kind == DocDelete || op.Kind == DocCollection {
-			need = RoleDelete
-		}
-		if op.Kind == DocPut || op.Kind == DocDelete {
-			got = acl.DocRole(op.Coll, op.ID, self, next)
-		}
-		if got < need {
-			return forbidden(" on "+op.Coll+"/"+op.ID, got, need)
+		if got, need := acl.judgeDoc(self, next, op); got < need {
+			if _, onDoc := docNeeds(op); onDoc {
+				return forbidden(" on "+op.Coll+"/"+op.ID, got, need)
+			}
+			return forbidden("", got, need)
 		}
 	}
 	return nil
@@ -156,13 +149,40 @@ func (m *Manager) changeACL(ctx context.Context, tid ipel.ThreadID, ops ...ACLOp
 	}
 	self := m.s.Self().String()
 	for _, op := range ops {
-		r := aclRecord{Op: op, Author: self, Seq: next}
-		if !acl.valid(&r) {
-			return fmt.Errorf("%w: changing the ACL needs its admin role", ErrForbidden)
+		if err := acl.checkChange(&aclRecord{Op: op, Author: self, Seq: next}); err != nil {
+			return err
 		}
 	}
 	_, err = m.Write(ctx, tid, Ops{ACL: ops})
 	return err
+}
+
+// checkChange says why an ACL change would not count, as every replica
+// judges it (valid), or would count for less than it asks.
+func (a *ACL) checkChange(r *aclRecord) error {
+	op := &r.Op
+	admin := a.Admin(r.Author, r.Seq)
+	switch {
+	case (op.Kind == ACLSetRole || op.Kind == ACLSetAdmin) && op.Peer == a.creator:
+		return fmt.Errorf("%w: the creator's role and admin right do not change", ErrForbidden)
+	case op.Kind == ACLSetDocRole && !admin:
+		if a.DocRole(op.Coll, op.ID, r.Author, r.Seq) < RoleDelete {
+			return fmt.Errorf("%w: changing a document's roles needs the admin role, or the delete role on the document", ErrForbidden)
+		}
+		if op.Peer == a.creator || a.Admin(op.Peer, ^uint64(0)) {
+			return fmt.Errorf("%w: only admins change the document roles of admins and the creator", ErrForbidden)
+		}
+		changes := a.docRoles[docRoleID{op.Coll, op.ID, op.Peer}]
+		if granted := a.grantedDocRole(changes, op.Peer, ^uint64(0)); op.Role > granted {
+			return fmt.Errorf("%w: a non-admin only lowers document roles, and %s holds %s on %s/%s", ErrForbidden, op.Peer, granted, op.Coll, op.ID)
+		}
+	case !admin:
+		return fmt.Errorf("%w: changing the ACL needs its admin role", ErrForbidden)
+	}
+	if !a.valid(r) {
+		return fmt.Errorf("%w: a malformed ACL change", ErrForbidden)
+	}
+	return nil
 }
 
 // SetRole gives a peer a thread-level role, from the next event of its log
@@ -197,6 +217,11 @@ func (m *Manager) SetRole(ctx context.Context, tid ipel.ThreadID, p peer.ID, rol
 			}
 		}
 		delete(readers, p.String())
+		// The rotation must fit one event; refuse it before anything is
+		// sealed with the new key.
+		if len(readers) > MaxRotationReaders {
+			return fmt.Errorf("rotate the read key: %w: %d readers, at most %d", ErrTooManyOps, len(readers), MaxRotationReaders)
+		}
 		for r := range readers {
 			id, err := peer.Decode(r)
 			if err != nil {
@@ -208,7 +233,7 @@ func (m *Manager) SetRole(ctx context.Context, tid ipel.ThreadID, p peer.ID, rol
 			}
 			keys[r] = sealed
 		}
-		ops = append(ops, ACLOp{Kind: ACLRotate, Epoch: uint64(len(acl.Rotations) + 1), Keys: keys})
+		ops = append(ops, ACLOp{Kind: ACLRotate, Epoch: uint64(len(acl.Rotations) + 1), Keys: keys, Commit: KeyCommitment(newKey.Bytes())})
 	}
 	if err := m.changeACL(ctx, tid, ops...); err != nil {
 		return err
@@ -249,17 +274,29 @@ func (m *Manager) SetDocRole(ctx context.Context, tid ipel.ThreadID, coll, id st
 	return m.changeACL(ctx, tid, ACLOp{Kind: ACLSetDocRole, Coll: coll, ID: id, Peer: p.String(), Role: role, From: heads[p.String()] + 1})
 }
 
-// DocEntries lists the document-level roles of one document.
+// DocEntries lists the document-level roles of one document, by peer.
 func (a *ACL) DocEntries(coll, id string) []Entry {
-	prefix := docRoleKey(coll, id, "")
 	var out []Entry
-	for _, k := range sortedKeys(a.docRoles) {
-		if len(k) > len(prefix) && k[:len(prefix)] == prefix {
-			p := k[len(prefix):]
-			out = append(out, Entry{Peer: p, Role: a.DocRole(coll, id, p, ^uint64(0))})
+	for k := range a.docRoles {
+		if k.coll == coll && k.id == id {
+			out = append(out, Entry{Peer: k.peer, Role: a.DocRole(coll, id, k.peer, ^uint64(0))})
 		}
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Peer < out[j].Peer })
 	return out
+}
+
+// RefusedKeys counts the rotated read keys sealed to this node that it did
+// not take up: they did not open, or were not the key their rotation
+// commits to.
+func (m *Manager) RefusedKeys(tid ipel.ThreadID) (int, error) {
+	r, err := m.runnerOf(tid)
+	if err != nil {
+		return 0, err
+	}
+	r.applyMu.Lock()
+	defer r.applyMu.Unlock()
+	return r.badKeys, nil
 }
 
 // Creator is the thread's creator.

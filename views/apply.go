@@ -90,14 +90,63 @@ func (o *overlay) scan(ctx context.Context, prefix string) ([]dsq.Entry, error) 
 	return out, nil
 }
 
+// scanFirst lists the first n entries under a key prefix, in key order.
+func (o *overlay) scanFirst(ctx context.Context, prefix string, n int) ([]dsq.Entry, error) {
+	under := prefix + "/"
+	pending := map[string][]byte{}
+	deleted := 0
+	for k, v := range o.pending {
+		if ks := k.String(); strings.HasPrefix(ks, under) {
+			pending[ks] = v
+			if v == nil {
+				deleted++
+			}
+		}
+	}
+	// Of the stored entries, past the first n+deleted none can be in the
+	// first n once the pending writes are merged.
+	res, err := o.r.Query(ctx, dsq.Query{Prefix: prefix, Orders: []dsq.Order{dsq.OrderByKey{}}, Limit: n + deleted})
+	if err != nil {
+		return nil, err
+	}
+	found := map[string][]byte{}
+	for e := range res.Next() {
+		if e.Error != nil {
+			res.Close()
+			return nil, e.Error
+		}
+		found[e.Key] = e.Value
+	}
+	for k, v := range pending {
+		if v == nil {
+			delete(found, k)
+		} else {
+			found[k] = v
+		}
+	}
+	keys := sortedKeys(found)
+	out := make([]dsq.Entry, 0, min(n, len(keys)))
+	for _, k := range keys[:min(n, len(keys))] {
+		out = append(out, dsq.Entry{Key: k, Value: found[k]})
+	}
+	return out, nil
+}
+
 // applyEnv is what applying events needs beside the events and the state.
 type applyEnv struct {
 	schemas *schemaCache // caches compiled schemas
 	// acl, in an access-controlled thread, decides which operations count;
 	// nil in a raw thread.
 	acl *ACL
-	// added collects the ACL operations applied (access-controlled threads).
-	added []aclRecord
+	// added collects the ACL operations kept, removed those a replay no
+	// longer keeps (access-controlled threads).
+	added, removed []aclRecord
+	// hides tracks the collections where puts that would have hidden a
+	// document did not count (access-controlled threads; see
+	// docReducer.counts); rejudge asks for the thread's events to be
+	// applied again, because a schema change judges such puts differently.
+	hides   *hideTracker
+	rejudge bool
 }
 
 // applyRecord folds one event into the views: it reads current state from r
@@ -109,10 +158,20 @@ func applyRecord(ctx context.Context, r ds.Read, w ds.Write, env *applyEnv, rec 
 }
 
 func applyRecordOverlay(ctx context.Context, ov *overlay, w ds.Write, env *applyEnv, rec threads.Record) ([]DocChange, error) {
-	dr := &docReducer{schemas: env.schemas, tid: rec.Thread, ov: ov, w: w}
+	dr := &docReducer{schemas: env.schemas, tid: rec.Thread, ov: ov, w: w, env: env}
 	// Private events (rec.To set) are never view operations, not even for
 	// their recipient: every replica must compute the same views.
-	if ops, ok := DecodeOps(rec.Body); ok && rec.To == "" {
+	ops, derr := DecodeOps(rec.Body)
+	if rec.To != "" {
+		derr = ErrNotOps
+	}
+	if errors.Is(derr, ErrMalformedOps) {
+		log.Warnf("views of %s: event %s skipped: %s", rec.Thread, rec.Cid, derr)
+		if err := countSkipped(ctx, ov, w, rec.Thread, SkipMalformed); err != nil {
+			return nil, err
+		}
+	}
+	if derr == nil {
 		if env.acl != nil {
 			var err error
 			if ops, err = env.enforce(ctx, ov, w, rec, ops, dr); err != nil {

@@ -9,8 +9,22 @@
 // then the later operation within the event. Replicas that saw the same
 // events, in any order, hold byte-identical views.
 //
+// In an access-controlled thread, every operation is judged by the role
+// its writer held at that point of its log (rights.go: one table for the
+// replicas and for a node's checks of its own writes); see acl.go.
+//
 // Datastore layout, under the namespace it is given:
 //
-//	/<thread>/cursor/<log>   last seq of the log applied (8 bytes, big endian)
-//	/<thread>/kv/<key>       key/value entry (value or tombstone, and its version)
+//	/<thread>/cursor/<log>            last seq of the log applied (8 bytes, big endian)
+//	/<thread>/kv/<key>                key/value entry (value or tombstone, and its version)
+//	/<thread>/docs/...                documents view (docs.go)
+//	/<thread>/acl/<version>           an ACL operation that may count (access-controlled threads)
+//	/<thread>/acldocroles/<peer>      document-role changes kept of a non-admin (8 bytes)
+//	/<thread>/skipped/<reason>        events or operations skipped, by reason (8 bytes)
+//	/<thread>/replay                  a replay is due
+//	/feed/<thread>/...                change feed (docfeed.go), local to the node
+//	/layout/<thread>                  version of the views (layout.go)
+//
+// Everything under /<thread>/ but the cursors and the replay mark is a
+// function of the events applied, the same on every replica.
 package views

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sync"
 
 	ds "github.com/ipfs/go-datastore"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/kubo-threads/kubo-threads/codec"
@@ -22,7 +24,8 @@ import (
 // Its state, under the thread's view prefix:
 //
 //	docs/c/<coll>                           collection: schema and version
-//	docs/x/<coll>/<hex field>               index definition
+//	docs/x/<coll>/<hex field>               index definition (declared)
+//	docs/xd/<coll>/<hex field>              index definition (dropped)
 //	docs/d/<coll>/<hex id>                  document (or tombstone) and version
 //	docs/i/<coll>/<hex field>/<value>/<hex id>  index entry (empty)
 //
@@ -32,6 +35,11 @@ import (
 // collection's schema), and index entries exist exactly for visible
 // documents, so replicas that saw the same events in any order hold the
 // same bytes.
+//
+// An index definition is declared or dropped, the later Version winning;
+// of the declared ones, the first MaxIndexes in field order are a
+// collection's indexes (more only arise from concurrent declarations), so
+// every replica maintains the same ones.
 
 // DocOpKind says what a DocOp does.
 type DocOpKind uint8
@@ -42,7 +50,11 @@ const (
 	DocDelete     DocOpKind = 2 // delete a document (a tombstone)
 	DocCollection DocOpKind = 3 // declare a collection, or replace its schema
 	DocIndex      DocOpKind = 4 // add an index on a field
+	DocIndexDrop  DocOpKind = 5 // drop the index on a field
 )
+
+// MaxIndexes is how many indexes a collection has at most.
+const MaxIndexes = 16
 
 // DocOp is one operation on the documents view.
 type DocOp struct {
@@ -59,7 +71,8 @@ type CollEntry struct {
 	Version Version `cbor:"w"`
 }
 
-// IndexEntry is an index definition.
+// IndexEntry is an index definition, declared (under docs/x) or dropped
+// (under docs/xd).
 type IndexEntry struct {
 	Field   string  `cbor:"f"`
 	Version Version `cbor:"w"`
@@ -117,6 +130,10 @@ func collKey(tid ipel.ThreadID, coll string) ds.Key {
 
 func indexDefKey(tid ipel.ThreadID, coll, field string) ds.Key {
 	return ds.RawKey(docsPrefix(tid, "x", coll) + "/" + hex.EncodeToString([]byte(field)))
+}
+
+func indexDropKey(tid ipel.ThreadID, coll, field string) ds.Key {
+	return ds.RawKey(docsPrefix(tid, "xd", coll) + "/" + hex.EncodeToString([]byte(field)))
 }
 
 func docKey(tid ipel.ThreadID, coll, id string) ds.Key {
@@ -216,6 +233,7 @@ type docReducer struct {
 	tid     ipel.ThreadID
 	ov      *overlay
 	w       ds.Write
+	env     *applyEnv // nil when reading
 	changes []DocChange
 }
 
@@ -253,7 +271,7 @@ func (r *docReducer) apply(ctx context.Context, op DocOp, v Version) error {
 		return r.applyDoc(ctx, op, v)
 	case DocCollection:
 		return r.applyCollection(ctx, op, v)
-	case DocIndex:
+	case DocIndex, DocIndexDrop:
 		return r.applyIndex(ctx, op, v)
 	}
 	return nil
@@ -293,10 +311,36 @@ func (r *docReducer) applyDoc(ctx context.Context, op DocOp, v Version) error {
 		return err
 	}
 	next.Hidden = !next.Deleted && r.hidden(coll, next.Doc)
+	if !next.Deleted && !r.counts(op.Coll, op.ID, coll, &next) {
+		r.env.hides.skipped(op.Coll)
+		return nil
+	}
 	if err := r.putEntry(ctx, k, &next); err != nil {
 		return err
 	}
 	return r.reindex(ctx, op.Coll, op.ID, cur, &next)
+}
+
+// counts says whether a put counts. In an access-controlled thread, a put
+// that breaks the collection's schema would hide the document, which only
+// a peer with the delete role on it may do: from anyone else it does not
+// count, as if it were not there, and the last put that counts stays. Any
+// replica judges each put against the schema it holds; when the schema
+// changes, judging again may bring back a put that did not count, or make
+// one that counted not count: applyCollection then asks for the events to
+// be applied again (the replay keeps the collections' schemas, so every
+// put is judged against the last one).
+func (r *docReducer) counts(coll, id string, ce *CollEntry, e *DocEntry) bool {
+	if r.env == nil || r.env.acl == nil || ce == nil || !e.Hidden {
+		return true
+	}
+	return r.mayHide(coll, id, e.Version)
+}
+
+// mayHide says whether the author of a write may hide a document: the
+// delete role on it, at the write's seq.
+func (r *docReducer) mayHide(coll, id string, v Version) bool {
+	return r.env.acl.DocRole(coll, id, peer.ID(v.Log).String(), v.Seq) >= RoleDelete
 }
 
 // hidden says whether a document is invisible under a collection entry.
@@ -343,9 +387,10 @@ func (r *docReducer) reindex(ctx context.Context, coll, id string, old, next *Do
 	return nil
 }
 
-// indexedFields lists a collection's indexed field paths.
+// indexedFields lists a collection's indexes: the first MaxIndexes
+// declared definitions, in field order.
 func (r *docReducer) indexedFields(ctx context.Context, coll string) ([]string, error) {
-	entries, err := r.ov.scan(ctx, docsPrefix(r.tid, "x", coll))
+	entries, err := r.ov.scanFirst(ctx, docsPrefix(r.tid, "x", coll), MaxIndexes)
 	if err != nil {
 		return nil, err
 	}
@@ -403,6 +448,10 @@ func (r *docReducer) applyCollection(ctx context.Context, op DocOp, v Version) e
 	if cur != nil && bytes.Equal(cur.Schema, next.Schema) {
 		return nil
 	}
+	judged := r.env != nil && r.env.acl != nil // puts are judged against schemas
+	if judged && cur != nil && r.env.hides.mayHaveSkipped(op.Coll) {
+		r.env.rejudge = true // a put that did not count may count now
+	}
 	// Visibility depends on the schema: look at every document again.
 	entries, err := r.ov.scan(ctx, docsPrefix(r.tid, "d", op.Coll))
 	if err != nil {
@@ -418,15 +467,18 @@ func (r *docReducer) applyCollection(ctx context.Context, op DocOp, v Version) e
 		}
 		updated := old
 		updated.Hidden = r.hidden(next, old.Doc)
+		id, err := hex.DecodeString(ds.RawKey(e.Key).BaseNamespace())
+		if err != nil {
+			return fmt.Errorf("view entry %s: %w", e.Key, err)
+		}
+		if judged && updated.Hidden && !r.mayHide(op.Coll, string(id), old.Version) {
+			r.env.rejudge = true // a put that counted does not count now
+		}
 		if updated.Hidden == old.Hidden {
 			continue
 		}
 		if err := r.putEntry(ctx, ds.RawKey(e.Key), &updated); err != nil {
 			return err
-		}
-		id, err := hex.DecodeString(ds.RawKey(e.Key).BaseNamespace())
-		if err != nil {
-			return fmt.Errorf("view entry %s: %w", e.Key, err)
 		}
 		if err := r.reindex(ctx, op.Coll, string(id), &old, &updated); err != nil {
 			return err
@@ -435,26 +487,64 @@ func (r *docReducer) applyCollection(ctx context.Context, op DocOp, v Version) e
 	return nil
 }
 
+// applyIndex declares or drops an index definition, and keeps the index
+// entries of the collection's indexes (which may change by it: see
+// indexedFields) in step.
 func (r *docReducer) applyIndex(ctx context.Context, op DocOp, v Version) error {
 	if validPath(op.Field) != nil {
 		return nil
 	}
-	k := indexDefKey(r.tid, op.Coll, op.Field)
-	cur, err := getEntry[IndexEntry](ctx, r.ov, k)
+	declared, dropped := indexDefKey(r.tid, op.Coll, op.Field), indexDropKey(r.tid, op.Coll, op.Field)
+	cur, err := getEntry[IndexEntry](ctx, r.ov, declared)
 	if err != nil {
 		return err
+	}
+	if cur == nil {
+		if cur, err = getEntry[IndexEntry](ctx, r.ov, dropped); err != nil {
+			return err
+		}
 	}
 	if cur != nil && cur.Version.Compare(v) >= 0 {
 		return nil
 	}
-	if err := r.putEntry(ctx, k, &IndexEntry{Field: op.Field, Version: v}); err != nil {
+	before, err := r.indexedFields(ctx, op.Coll)
+	if err != nil {
 		return err
 	}
-	if cur != nil {
-		return nil
+	put, del := declared, dropped
+	if op.Kind == DocIndexDrop {
+		put, del = dropped, declared
 	}
-	// A new index: backfill it from the visible documents.
-	entries, err := r.ov.scan(ctx, docsPrefix(r.tid, "d", op.Coll))
+	if err := r.putEntry(ctx, put, &IndexEntry{Field: op.Field, Version: v}); err != nil {
+		return err
+	}
+	if err := r.ov.del(ctx, r.w, del); err != nil {
+		return err
+	}
+	after, err := r.indexedFields(ctx, op.Coll)
+	if err != nil {
+		return err
+	}
+	for _, f := range before {
+		if !slices.Contains(after, f) {
+			if err := r.unfillIndex(ctx, op.Coll, f); err != nil {
+				return err
+			}
+		}
+	}
+	for _, f := range after {
+		if !slices.Contains(before, f) {
+			if err := r.backfillIndex(ctx, op.Coll, f); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// backfillIndex indexes a collection's visible documents on a field.
+func (r *docReducer) backfillIndex(ctx context.Context, coll, field string) error {
+	entries, err := r.ov.scan(ctx, docsPrefix(r.tid, "d", coll))
 	if err != nil {
 		return err
 	}
@@ -470,7 +560,21 @@ func (r *docReducer) applyIndex(ctx context.Context, op DocOp, v Version) error 
 		if err != nil {
 			return fmt.Errorf("view entry %s: %w", e.Key, err)
 		}
-		if err := r.indexDoc(ctx, op.Coll, string(id), d.Doc, []string{op.Field}, true); err != nil {
+		if err := r.indexDoc(ctx, coll, string(id), d.Doc, []string{field}, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unfillIndex deletes an index's entries.
+func (r *docReducer) unfillIndex(ctx context.Context, coll, field string) error {
+	entries, err := r.ov.scan(ctx, indexFieldPrefix(r.tid, coll, field))
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := r.ov.del(ctx, r.w, ds.RawKey(e.Key)); err != nil {
 			return err
 		}
 	}

@@ -12,13 +12,21 @@ import (
 	"github.com/kubo-threads/kubo-threads/ipel"
 )
 
+var indexFields = func() []string {
+	fields := []string{"n", "tag", "nested.x", "a0", "a1", "a2"}
+	for i := range 16 {
+		fields = append(fields, fmt.Sprintf("z%d", i))
+	}
+	return fields
+}()
+
 // randomDocOps makes document operations for the convergence property
 // test: puts and deletes over a few IDs in two collections, collection
 // declarations whose schema sometimes rejects odd values, and indexes.
 func randomDocOps(rng *rand.Rand, l, seq int) []DocOp {
 	var ops []DocOp
 	colls := []string{"people", "things"}
-	for i := 0; i < rng.IntN(4); i++ {
+	for i := 0; i < rng.IntN(6); i++ {
 		coll := colls[rng.IntN(len(colls))]
 		id := fmt.Sprintf("d%d", rng.IntN(6))
 		switch rng.IntN(10) {
@@ -28,9 +36,15 @@ func randomDocOps(rng *rand.Rand, l, seq int) []DocOp {
 				schema = []byte(`{"type":"object","properties":{"n":{"type":"integer","multipleOf":2}}}`)
 			}
 			ops = append(ops, DocOp{Kind: DocCollection, Coll: coll, JSON: schema})
-		case 1:
-			field := []string{"n", "tag", "nested.x"}[rng.IntN(3)]
-			ops = append(ops, DocOp{Kind: DocIndex, Coll: coll, Field: field})
+		case 1, 4:
+			// More fields than a collection has indexes, some sorting
+			// before the ones documents hold, so the cap decides.
+			field := indexFields[rng.IntN(len(indexFields))]
+			kind := DocIndex
+			if rng.IntN(3) == 0 {
+				kind = DocIndexDrop
+			}
+			ops = append(ops, DocOp{Kind: kind, Coll: coll, Field: field})
 		case 2, 3:
 			ops = append(ops, DocOp{Kind: DocDelete, Coll: coll, ID: id})
 		default:

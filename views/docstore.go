@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
 	ds "github.com/ipfs/go-datastore"
@@ -100,16 +101,57 @@ func (d *Docs) AddCollection(ctx context.Context, name string, schema []byte) er
 	return err
 }
 
-// AddIndex indexes a collection's documents on a field path ("a.b");
-// documents already there are indexed too.
-func (d *Docs) AddIndex(ctx context.Context, coll, field string) error {
+// ErrTooManyIndexes is returned when declaring an index on a collection
+// that has MaxIndexes already.
+var ErrTooManyIndexes = fmt.Errorf("a collection has at most %d indexes", MaxIndexes)
+
+// ErrNoIndex is returned when dropping an index that does not exist.
+var ErrNoIndex = errors.New("no such index")
+
+// indexes lists a declared collection's indexes.
+func (d *Docs) indexes(ctx context.Context, coll string) ([]string, error) {
 	if _, err := d.collection(ctx, coll); err != nil {
-		return err
+		return nil, err
 	}
+	r := &docReducer{tid: d.tid, ov: newOverlay(d.m.store)}
+	return r.indexedFields(ctx, coll)
+}
+
+// AddIndex indexes a collection's documents on a field path ("a.b");
+// documents already there are indexed too. Indexing a field already
+// indexed does nothing.
+func (d *Docs) AddIndex(ctx context.Context, coll, field string) error {
 	if err := validPath(field); err != nil {
 		return err
 	}
-	_, err := d.m.Write(ctx, d.tid, Ops{Docs: []DocOp{{Kind: DocIndex, Coll: coll, Field: field}}})
+	fields, err := d.indexes(ctx, coll)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(fields, field) {
+		return nil
+	}
+	if len(fields) >= MaxIndexes {
+		return fmt.Errorf("collection %q: %w: drop one first", coll, ErrTooManyIndexes)
+	}
+	_, err = d.m.Write(ctx, d.tid, Ops{Docs: []DocOp{{Kind: DocIndex, Coll: coll, Field: field}}})
+	return err
+}
+
+// DropIndex drops a collection's index on a field path (or its
+// declaration, if it is not among the collection's MaxIndexes indexes).
+func (d *Docs) DropIndex(ctx context.Context, coll, field string) error {
+	if _, err := d.collection(ctx, coll); err != nil {
+		return err
+	}
+	def, err := getEntry[IndexEntry](ctx, newOverlay(d.m.store), indexDefKey(d.tid, coll, field))
+	if err != nil {
+		return err
+	}
+	if def == nil {
+		return fmt.Errorf("collection %q, field %q: %w", coll, field, ErrNoIndex)
+	}
+	_, err = d.m.Write(ctx, d.tid, Ops{Docs: []DocOp{{Kind: DocIndexDrop, Coll: coll, Field: field}}})
 	return err
 }
 
@@ -171,20 +213,14 @@ func (d *Docs) preparePut(ce *CollEntry, coll string, raw []byte) (DocOp, error)
 	return DocOp{Kind: DocPut, Coll: coll, ID: ids, JSON: doc}, nil
 }
 
-// write appends operations as few events as fit the body limit.
+// write appends operations as few events as fit (MaxEventOps operations,
+// the body size limit).
 func (d *Docs) write(ctx context.Context, ops []DocOp) error {
 	limit := d.m.s.Config().MaxBodySize - 1024
+	size := func(i int) int { return docOpSize(ops[i]) }
 	for len(ops) > 0 {
-		n, size := 0, 0
-		for n < len(ops) {
-			sz := len(ops[n].Coll) + len(ops[n].ID) + len(ops[n].JSON) + len(ops[n].Field) + 24
-			if n > 0 && size+sz > limit {
-				break
-			}
-			size += sz
-			n++
-		}
-		if size > limit {
+		n := fitOps(len(ops), limit, size)
+		if size(0) > limit {
 			return fmt.Errorf("%w: document %s is larger than an event body can hold", ErrBadDocument, ops[0].ID)
 		}
 		if _, err := d.m.Write(ctx, d.tid, Ops{Docs: ops[:n]}); err != nil {

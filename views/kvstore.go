@@ -158,17 +158,13 @@ func (b *kvBatch) Delete(_ context.Context, key ds.Key) error {
 }
 
 // Commit writes the batch as one event, or as several when it does not fit
-// one event body.
+// one (MaxEventOps operations, the body size limit).
 func (b *kvBatch) Commit(ctx context.Context) error {
 	ops := b.ops
 	b.ops = nil
 	limit := b.kv.m.s.Config().MaxBodySize - 1024
 	for len(ops) > 0 {
-		n, size := 0, 0
-		for n < len(ops) && (n == 0 || size+len(ops[n].Key)+len(ops[n].Value)+16 <= limit) {
-			size += len(ops[n].Key) + len(ops[n].Value) + 16
-			n++
-		}
+		n := fitOps(len(ops), limit, func(i int) int { return kvOpSize(ops[i]) })
 		if _, err := b.kv.m.Write(ctx, b.kv.tid, Ops{KV: ops[:n]}); err != nil {
 			return err
 		}

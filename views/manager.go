@@ -56,9 +56,10 @@ type runner struct {
 	// Access-controlled threads: the ACL's operations and their resolution
 	// (under applyMu), and the read-key rotations already taken up.
 	acl       *ACL
-	aclRecs   []aclRecord
 	creator   string
-	installed map[string]*codec.Key // rotated keys by sealed form; nil: does not open
+	hides     *hideTracker          // where puts that would hide did not count
+	installed map[string]*codec.Key // rotated keys by sealed form; nil: refused
+	badKeys   int                   // rotated keys refused: did not open, or broke their commitment
 
 	// applyMu is held while a batch is applied and while a snapshot is
 	// taken or loaded, so a snapshot sees state and cursors together.
@@ -180,6 +181,16 @@ func (m *Manager) loadCursors(tid ipel.ThreadID) (map[ipel.LogID]uint64, error) 
 // changes of events up to quiet (events a rebuild applies again) are not
 // fed to change streams again.
 func (m *Manager) startRunner(tid ipel.ThreadID, quiet map[ipel.LogID]uint64) (*runner, error) {
+	upgraded, err := m.upgradeLayout(m.ctx, tid)
+	if err != nil {
+		return nil, fmt.Errorf("views of %s: %w", tid, err)
+	}
+	for l, s := range upgraded {
+		if quiet == nil {
+			quiet = map[ipel.LogID]uint64{}
+		}
+		quiet[l] = max(quiet[l], s)
+	}
 	cursors, err := m.loadCursors(tid)
 	if err != nil {
 		return nil, fmt.Errorf("views of %s: %w", tid, err)
@@ -189,7 +200,7 @@ func (m *Manager) startRunner(tid ipel.ThreadID, quiet map[ipel.LogID]uint64) (*
 		return nil, fmt.Errorf("views of %s: %w", tid, err)
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
-	r := &runner{tid: tid, cancel: cancel, done: make(chan struct{}), applied: cursors, moved: make(chan struct{}), feed: feed}
+	r := &runner{tid: tid, cancel: cancel, done: make(chan struct{}), applied: cursors, moved: make(chan struct{}), feed: feed, hides: &hideTracker{}}
 	if err := m.loadRunnerACL(m.ctx, r); err != nil {
 		cancel()
 		return nil, fmt.Errorf("views of %s: %w", tid, err)
@@ -301,7 +312,7 @@ func (m *Manager) commitBatch(ctx context.Context, r *runner, recs []threads.Rec
 	}
 	ov := newOverlay(m.store)
 	saved := r.feed.last
-	env := &applyEnv{schemas: m.schemas, acl: r.acl}
+	env := &applyEnv{schemas: m.schemas, acl: r.acl, hides: r.hides}
 	for _, rec := range recs {
 		changes, err := applyRecordOverlay(ctx, ov, b, env, rec)
 		if err != nil {
@@ -313,22 +324,24 @@ func (m *Manager) commitBatch(ctx context.Context, r *runner, recs []threads.Rec
 			return fmt.Errorf("apply %s: %w", rec.Cid, err)
 		}
 	}
-	// An ACL change that judges applied events differently asks for a
+	// An ACL change that judges applied events differently, or a schema
+	// change that judges puts differently (env.rejudge), asks for a
 	// replay, recorded in the same batch so a crash cannot lose it.
 	var nextACL *ACL
-	replay := false
-	if len(env.added) > 0 {
+	replay := env.rejudge
+	if len(env.added) > 0 || len(env.removed) > 0 {
 		r.mu.Lock()
 		applied := copyCursors(r.applied)
 		r.mu.Unlock()
 		for _, rec := range recs {
 			applied[rec.Log] = rec.Seq
 		}
-		nextACL = ResolveACL(r.creator, append(append([]aclRecord(nil), r.aclRecs...), env.added...))
-		if replay = aclAffects(r.acl, nextACL, applied); replay {
-			if err := b.Put(ctx, replayKey(r.tid), []byte{}); err != nil {
-				return err
-			}
+		nextACL = r.acl.withRecords(env.added, env.removed)
+		replay = aclAffects(r.acl, nextACL, applied) || replay
+	}
+	if replay {
+		if err := b.Put(ctx, replayKey(r.tid), []byte{}); err != nil {
+			return err
 		}
 	}
 	if err := b.Commit(ctx); err != nil {
@@ -347,7 +360,6 @@ func (m *Manager) commitBatch(ctx context.Context, r *runner, recs []threads.Rec
 	r.moved = make(chan struct{})
 	r.mu.Unlock()
 	if nextACL != nil {
-		r.addACLRecords(env.added)
 		r.acl = nextACL
 		m.installKeys(ctx, r)
 	}
@@ -459,6 +471,9 @@ func (m *Manager) Rebuild(ctx context.Context, tid ipel.ThreadID) error {
 // removed.
 func (m *Manager) Drop(ctx context.Context, tid ipel.ThreadID) error {
 	if err := m.dropPrefix(ctx, threadPrefix(tid)); err != nil {
+		return err
+	}
+	if err := m.store.Delete(ctx, layoutKey(tid)); err != nil {
 		return err
 	}
 	return m.dropPrefix(ctx, feedPrefix(tid))

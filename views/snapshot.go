@@ -156,6 +156,7 @@ func (m *Manager) loadSnapshot(ctx context.Context, r *runner) (map[ipel.LogID]u
 		return nil, fmt.Errorf("views of %s: load snapshot: %w", r.tid, err)
 	}
 	// The snapshot carries the ACL's operations: judge what follows by them.
+	r.hides = &hideTracker{}
 	if err := m.loadRunnerACL(ctx, r); err != nil {
 		return nil, fmt.Errorf("views of %s: load snapshot: %w", r.tid, err)
 	}

@@ -10,12 +10,13 @@ import (
 )
 
 type aclOut struct {
-	Creator   string
-	Default   string
-	Peers     []struct{ Peer, Role string }
-	Rotations int
-	ReadKeys  int
-	Ignored   int
+	Creator     string
+	Default     string
+	Peers       []struct{ Peer, Role string }
+	Rotations   int
+	ReadKeys    int
+	Ignored     int
+	RefusedKeys int
 }
 
 func (n *node) tryACL(tid string) (aclOut, error) {

@@ -130,6 +130,10 @@ threads_cmd() {
 	"threads docs collection add") ipfsn A threads docs collection add "$T" notes "$_e" ;;
 	"threads docs collection ls") ipfsn A threads docs collection ls "$T" "$_e" ;;
 	"threads docs index add") ipfsn A threads docs index add "$T" people age "$_e" ;;
+	"threads docs index rm")
+		ipfsn A threads docs index add "$T" people name >/dev/null &&
+			ipfsn A threads docs index rm "$T" people name "$_e"
+		;;
 	"threads docs put") ipfsn A threads docs put "$T" people "{\"_id\":\"bob\",\"name\":\"Bob\"}" "$_e" ;;
 	"threads docs get") ipfsn A threads docs get "$T" people ann "$_e" ;;
 	"threads docs del")

@@ -7,7 +7,7 @@ SCHEMA='{"type":"object","required":["name"],"properties":{"name":{"type":"strin
 
 test_expect_success 'docs help' '
 	for sub in docs "docs collection" "docs collection add" "docs collection ls" "docs index" \
-		"docs index add" "docs put" "docs get" "docs del" "docs query" "docs listen"; do
+		"docs index add" "docs index rm" "docs put" "docs get" "docs del" "docs query" "docs listen"; do
 		ipfs threads $sub --help >help.out || return 1
 		grep -q "^USAGE" help.out || return 1
 	done &&
