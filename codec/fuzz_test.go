@@ -104,9 +104,12 @@ func FuzzOpenInvite(f *testing.F) {
 // FuzzOpenSnapshot feeds arbitrary bytes as a snapshot root and page, as a
 // joiner receives them: they must fail cleanly.
 func FuzzOpenSnapshot(f *testing.F) {
-	root, pages, _ := SealSnapshot(fuzzRead, SnapshotMeta{Thread: []byte("t"), Cursor: []SnapshotCursor{{Log: []byte("l"), Seq: 3, Cid: []byte("c")}}},
-		[]SnapshotEntry{{Key: "/kv/a", Value: []byte("1")}})
-	f.Add(root.RawData(), pages[0].RawData())
+	ec, _ := newBlock(EventCodec, []byte("event"))
+	meta := SnapshotMeta{Thread: []byte("t"), Cursor: []SnapshotCursor{{Log: []byte("l"), Seq: 3, Cid: ec.Cid().Bytes()}}}
+	for _, maker := range []crypto.PrivKey{fuzzPeer, nil} {
+		root, pages, _ := SealSnapshot(fuzzRead, meta, []SnapshotEntry{{Key: "/kv/a", Value: []byte("1")}}, maker)
+		f.Add(root.RawData(), pages[0].RawData())
+	}
 	f.Fuzz(func(t *testing.T, rootData, pageData []byte) {
 		if blk, err := NewSnapshotBlock(SnapshotCodec, rootData); err == nil {
 			_, _, _ = OpenSnapshotRoot(fuzzRead, []byte("t"), blk)
