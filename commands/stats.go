@@ -17,10 +17,13 @@ type StatsOutput struct {
 	Equivocations int
 	Peers         int
 	Lag           uint64
-	Received      uint64
-	Pushed        uint64
-	Pulled        uint64
-	Rejected      map[string]uint64
+	// BlockedLogs counts the logs that cannot catch up ('ipfs threads
+	// info' says why).
+	BlockedLogs int
+	Received    uint64
+	Pushed      uint64
+	Pulled      uint64
+	Rejected    map[string]uint64
 }
 
 func statsCmd(p Provider) *cmds.Command {
@@ -29,8 +32,9 @@ func statsCmd(p Provider) *cmds.Command {
 			Tagline: "Show a thread's statistics and the node's sync counters.",
 			ShortDescription: `
 For the thread: logs, events held, equivocations seen, peers in its address
-book, and the lag at its last sync (events a peer held that this node
-lacked). For the node: events received, pushed and pulled, and input
+book, the lag at its last sync (events a peer held that this node
+lacked), and how many logs cannot catch up past a compaction ('ipfs threads
+info' says why). For the node: events received, pushed and pulled, and input
 rejected by reason. The same figures, and more, are Prometheus metrics
 (threads_*) at the API's /debug/metrics/prometheus.
 `,
@@ -47,11 +51,17 @@ rejected by reason. The same figures, and more, are Prometheus metrics
 			if err != nil {
 				return userError(err)
 			}
-			return res.Emit(&StatsOutput{
+			out := &StatsOutput{
 				Thread: tid.String(), Logs: len(st.Info.Logs), Events: st.Events, Equivocations: st.Equivocations,
 				Peers: st.Peers, Lag: st.Lag, Received: st.Node.Received, Pushed: st.Node.Pushed, Pulled: st.Node.Pulled,
 				Rejected: st.Node.Rejected,
-			})
+			}
+			for _, l := range st.Info.Logs {
+				if l.CatchUp != nil {
+					out.BlockedLogs++
+				}
+			}
+			return res.Emit(out)
 		},
 		Type: StatsOutput{},
 		Encoders: cmds.EncoderMap{
@@ -59,6 +69,9 @@ rejected by reason. The same figures, and more, are Prometheus metrics
 				var sb strings.Builder
 				fmt.Fprintf(&sb, "Thread:         %s\nLogs:           %d\nEvents:         %d\nEquivocations:  %d\nPeers:          %d\nLag:            %d\n",
 					out.Thread, out.Logs, out.Events, out.Equivocations, out.Peers, out.Lag)
+				if out.BlockedLogs > 0 {
+					fmt.Fprintf(&sb, "Blocked logs:   %d (cannot catch up: see 'ipfs threads info %s')\n", out.BlockedLogs, out.Thread)
+				}
 				fmt.Fprintf(&sb, "Node received:  %d\nNode pushed:    %d\nNode pulled:    %d\nRejected:\n", out.Received, out.Pushed, out.Pulled)
 				reasons := make([]string, 0, len(out.Rejected))
 				for r := range out.Rejected {

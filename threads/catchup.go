@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -44,6 +45,8 @@ type CatchUpError struct {
 	// snapshot either.
 	Follower bool
 	At       time.Time
+
+	asked []peer.ID // every peer asked
 }
 
 func (e *CatchUpError) Error() string {
@@ -137,14 +140,14 @@ func (n *network) pullFrom(ctx context.Context, th *thread, p peer.ID, logID ipe
 // is skipped until the node gets past its base. When the node still lacks
 // events that every peer asked compacted, the log is blocked: the
 // *CatchUpError is recorded for ThreadInfo, logged, and returned. A log
-// blocked less than an anti-entropy interval ago at the same seq answers
-// with its error at once.
+// blocked less than an anti-entropy interval ago, at the same seq and with
+// no peer to ask that was not asked then, answers with its error at once.
 func (n *network) catchUp(ctx context.Context, th *thread, logID ipel.LogID, to uint64, first CompactedPeer) error {
-	if err := th.recentBlock(logID, n.s.cfg.AntiEntropyInterval); err != nil {
+	peers := n.logPeers(ctx, th, logID, first.Peer)
+	if err := th.recentBlock(logID, peers, n.s.deps.Now().Add(-n.s.cfg.AntiEntropyInterval)); err != nil {
 		return err
 	}
 	compacted := map[peer.ID]uint64{first.Peer: first.Base}
-	peers := n.logPeers(ctx, th, logID, first.Peer)
 	for progress := true; progress && th.seqOf(logID) < to; {
 		progress = false
 		for _, q := range peers {
@@ -168,7 +171,7 @@ func (n *network) catchUp(ctx context.Context, th *thread, logID ipel.LogID, to 
 		}
 	}
 	have := th.seqOf(logID)
-	cerr := &CatchUpError{Thread: th.id, Log: logID, Have: have, Follower: th.read.Load() == nil, At: n.s.deps.Now()}
+	cerr := &CatchUpError{Thread: th.id, Log: logID, Have: have, Follower: th.read.Load() == nil, At: n.s.deps.Now(), asked: peers}
 	for q, b := range compacted {
 		if b > have {
 			cerr.Peers = append(cerr.Peers, CompactedPeer{Peer: q, Base: b})
@@ -210,11 +213,16 @@ func (th *thread) seqOf(logID ipel.LogID) uint64 {
 	return 0
 }
 
-// block records a blocked catch-up; it reports whether it is news (the
-// log was not blocked, or at another seq or by other peers).
+// block records a blocked catch-up of a log the thread holds (one record
+// per log, so peers cannot grow the set by naming made-up logs); it
+// reports whether it is news (the log was not blocked, or at another seq
+// or by other peers).
 func (th *thread) block(e *CatchUpError) bool {
 	th.mu.Lock()
 	defer th.mu.Unlock()
+	if th.logs[e.Log] == nil {
+		return false
+	}
 	prev := th.blocked[e.Log]
 	if th.blocked == nil {
 		th.blocked = map[ipel.LogID]*CatchUpError{}
@@ -223,14 +231,20 @@ func (th *thread) block(e *CatchUpError) bool {
 	return prev == nil || prev.Have != e.Have || fmt.Sprint(prev.Peers) != fmt.Sprint(e.Peers)
 }
 
-// recentBlock returns the log's blocked catch-up if it was recorded less
-// than `within` ago and the log has not moved since.
-func (th *thread) recentBlock(logID ipel.LogID, within time.Duration) error {
+// recentBlock returns the log's blocked catch-up if it was recorded after
+// `since`, the log has not moved since, and every peer in peers was asked
+// then.
+func (th *thread) recentBlock(logID ipel.LogID, peers []peer.ID, since time.Time) error {
 	th.mu.Lock()
 	defer th.mu.Unlock()
 	e, st := th.blocked[logID], th.logs[logID]
-	if e == nil || st == nil || st.seq != e.Have || time.Since(e.At) >= within {
+	if e == nil || st == nil || st.seq != e.Have || !e.At.After(since) {
 		return nil
+	}
+	for _, p := range peers {
+		if !slices.Contains(e.asked, p) {
+			return nil
+		}
 	}
 	return e
 }
