@@ -225,6 +225,9 @@ func SealSnapshot(read *Key, meta SnapshotMeta, entries []SnapshotEntry, maker c
 		sort.Slice(entries, func(i, j int) bool { return entries[i].Key < entries[j].Key })
 	}
 	meta.Entries = uint64(len(entries))
+	if len(meta.Cursor) > MaxSnapshotLogs {
+		return nil, nil, fmt.Errorf("snapshot of %d logs: more than %d", len(meta.Cursor), MaxSnapshotLogs)
+	}
 	var pages []blocks.Block
 	var total int
 	emit := func(es []SnapshotEntry) error {
