@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/kubo-threads/kubo-threads/ipel"
@@ -104,9 +105,15 @@ func FuzzOpenInvite(f *testing.F) {
 // FuzzOpenSnapshot feeds arbitrary bytes as a snapshot root and page, as a
 // joiner receives them: they must fail cleanly.
 func FuzzOpenSnapshot(f *testing.F) {
-	root, pages, _ := SealSnapshot(fuzzRead, SnapshotMeta{Thread: []byte("t"), Cursor: []SnapshotCursor{{Log: []byte("l"), Seq: 3, Cid: []byte("c")}}},
-		[]SnapshotEntry{{Key: "/kv/a", Value: []byte("1")}})
-	f.Add(root.RawData(), pages[0].RawData())
+	ec, _ := newBlock(EventCodec, []byte("event"))
+	meta := SnapshotMeta{Thread: []byte("t"), Cursor: []SnapshotCursor{{Log: []byte("l"), Seq: 3, Cid: ec.Cid().Bytes()}}}
+	for _, maker := range []crypto.PrivKey{fuzzPeer, nil} {
+		root, pages, _ := SealSnapshot(fuzzRead, meta, []SnapshotEntry{{Key: "/kv/a", Value: []byte("1")}}, maker)
+		f.Add(root.RawData(), pages[0].RawData())
+		// A root that lists its page twice (refused before any fetch).
+		twice, _ := SealSnapshotRoot(fuzzRead, meta, []cid.Cid{pages[0].Cid(), pages[0].Cid()}, maker)
+		f.Add(twice.RawData(), pages[0].RawData())
+	}
 	f.Fuzz(func(t *testing.T, rootData, pageData []byte) {
 		if blk, err := NewSnapshotBlock(SnapshotCodec, rootData); err == nil {
 			_, _, _ = OpenSnapshotRoot(fuzzRead, []byte("t"), blk)

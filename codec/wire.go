@@ -44,7 +44,8 @@ const (
 	// the order asked) blocks of the latest snapshot.
 	MsgBlocks
 	// MsgCompacted answers a pull below the log's base: the events up to
-	// From-1 were compacted; fetch the snapshot and pull from From.
+	// From-1 were compacted (ask another peer for them; never a reason to
+	// take the answering peer's snapshot), later ones are served from From.
 	MsgCompacted
 
 	msgLast = MsgCompacted

@@ -161,11 +161,16 @@ node's log when the role is write, tells the thread's members where it is,
 and starts pulling the history in the background ('ipfs threads info' shows
 the progress). Prints the thread ID.
 
-Readers and writers first fetch the inviter's latest snapshot of the
-thread's views (when it has one) and pull only the events after it;
---snapshot=false pulls and replays the whole history instead. A snapshot is
-authenticated by the read key only: any reader could forge the state it
-claims before its cursor (events after it are verified as usual).
+Readers and writers of a raw thread first take the inviter's latest
+snapshot of the thread's views (when it has one, made and signed by the
+inviter itself) and pull only the events after it: the joiner takes the
+inviter's word for the state before the snapshot's cursor (events after it
+are verified as usual). --snapshot=false pulls and replays the whole
+history instead. Access-controlled threads always replay the whole history.
+
+A replay gets the whole history or stops with an error, never a truncated
+one: when every member it reaches compacted events it lacks, 'ipfs threads
+info' shows the log as blocked, naming the peers and up to which seq.
 `, `
 Prints the thread ID; --enc=json prints the thread as 'ipfs threads info'
 does.
@@ -182,7 +187,7 @@ Example:
 			cmds.StringArg("invite", true, false, "The invite, as 'ipfs threads invite' printed it."),
 		},
 		Options: []cmds.Option{
-			cmds.BoolOption("snapshot", "Start from the inviter's latest snapshot.").WithDefault(true),
+			cmds.BoolOption("snapshot", "Start from the inviter's latest snapshot (raw threads).").WithDefault(true),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
 			b, err := backend(p, env)

@@ -12,7 +12,10 @@ import (
 
 // SnapshotOutput describes a thread's latest snapshot.
 type SnapshotOutput struct {
-	Root    string
+	Root string
+	// Maker is the peer that made and signed the snapshot; empty when
+	// unsigned.
+	Maker   string `json:",omitempty"`
 	Cursor  []SnapshotCursorOutput
 	Events  uint64 // events covered: the sum of the cursor's seqs
 	Entries uint64 // view entries
@@ -29,7 +32,7 @@ type SnapshotCursorOutput struct {
 }
 
 func snapshotOutput(si threads.SnapshotInfo) SnapshotOutput {
-	out := SnapshotOutput{Root: si.Root.String(), Events: si.Events, Entries: si.Entries, Size: si.Size, Pages: si.Pages,
+	out := SnapshotOutput{Root: si.Root.String(), Maker: si.Maker.String(), Events: si.Events, Entries: si.Entries, Size: si.Size, Pages: si.Pages,
 		Created: si.Created.UTC(), Cursor: []SnapshotCursorOutput{}}
 	for _, c := range si.Cursor {
 		out.Cursor = append(out.Cursor, SnapshotCursorOutput{Log: c.Log.String(), Seq: c.Seq, Cid: c.Cid.String()})
@@ -46,12 +49,15 @@ first takes one now, at the events the views have applied.
 
 Snapshots are also taken automatically whenever the events applied reach a
 multiple of the SnapshotInterval config (default 1000). They are sealed
-with the thread's read key, deterministically: replicas that applied the
-same events produce the same CID. The latest is pinned, and served to
-joiners and to members that fall behind a compaction.
+with the thread's read key, deterministically (replicas that applied the
+same events produce the same pages), and signed by the node that takes
+them (Maker): the root names its maker. The latest is pinned; a node
+serves its own to the peers it invites, which take it at their join. A
+snapshot taken at a join is the inviter's (Maker: the inviter) and is not
+served on; an unsigned one (no Maker) is for this node's own use.
 `, `
 --enc=json prints {"Root", "Cursor": [{"Log", "Seq", "Cid"}], "Events",
-"Entries", "Size", "Pages", "Created"}.
+"Entries", "Size", "Pages", "Created", "Maker"}.
 
 Fails when the thread ID is malformed, the thread is unknown, or (without
 --create) the thread has no snapshot yet.
@@ -92,8 +98,12 @@ Example:
 		Type: SnapshotOutput{},
 		Encoders: cmds.EncoderMap{
 			cmds.Text: cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *SnapshotOutput) error {
-				fmt.Fprintf(w, "Root:     %s\nEvents:   %d\nEntries:  %d\nSize:     %d bytes in %d pages\nCreated:  %s\nCursor:\n",
-					out.Root, out.Events, out.Entries, out.Size, out.Pages, out.Created.Format(time.RFC3339))
+				maker := out.Maker
+				if maker == "" {
+					maker = "none (unsigned)"
+				}
+				fmt.Fprintf(w, "Root:     %s\nMaker:    %s\nEvents:   %d\nEntries:  %d\nSize:     %d bytes in %d pages\nCreated:  %s\nCursor:\n",
+					out.Root, maker, out.Events, out.Entries, out.Size, out.Pages, out.Created.Format(time.RFC3339))
 				for _, c := range out.Cursor {
 					fmt.Fprintf(w, "  %s  %d  %s\n", c.Log, c.Seq, c.Cid)
 				}

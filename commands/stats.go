@@ -17,10 +17,13 @@ type StatsOutput struct {
 	Equivocations int
 	Peers         int
 	Lag           uint64
-	Received      uint64
-	Pushed        uint64
-	Pulled        uint64
-	Rejected      map[string]uint64
+	// BlockedLogs counts the logs that cannot catch up ('ipfs threads
+	// info' says why).
+	BlockedLogs int
+	Received    uint64
+	Pushed      uint64
+	Pulled      uint64
+	Rejected    map[string]uint64
 	// ViewsSkipped counts what the thread's views skipped, by reason;
 	// absent without the read key.
 	ViewsSkipped map[string]uint64 `json:",omitempty"`
@@ -30,16 +33,17 @@ func statsCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
 		Helptext: helpText("Show a thread's statistics and the node's sync counters.", `
 For the thread: logs, events held, equivocations seen, peers in its address
-book, and the lag at its last sync (events a peer held that this node
-lacked). For the node: events received, pushed and pulled, and input
-rejected by reason. For the views (with the read key): events or
+book, the lag at its last sync (events a peer held that this node
+lacked), and how many logs cannot catch up past a compaction ('ipfs threads
+info' says why). For the node: events received, pushed and pulled, and
+input rejected by reason. For the views (with the read key): events or
 operations skipped, by reason, the same on every replica. The same
 figures, and more, are Prometheus metrics (threads_*) at the API's
 /debug/metrics/prometheus.
 `, `
 --enc=json prints {"Thread", "Logs", "Events", "Equivocations", "Peers",
-"Lag", "Received", "Pushed", "Pulled", "Rejected": {<reason>: <count>},
-"ViewsSkipped": {<reason>: <count>}}.
+"Lag", "BlockedLogs", "Received", "Pushed", "Pulled", "Rejected":
+{<reason>: <count>}, "ViewsSkipped": {<reason>: <count>}}.
 
 Fails when the thread ID is malformed or the thread unknown.
 
@@ -68,6 +72,11 @@ Example:
 				Peers: st.Peers, Lag: st.Lag, Received: st.Node.Received, Pushed: st.Node.Pushed, Pulled: st.Node.Pulled,
 				Rejected: st.Node.Rejected,
 			}
+			for _, l := range st.Info.Logs {
+				if l.CatchUp != nil {
+					out.BlockedLogs++
+				}
+			}
 			if st.Info.HasReadKey {
 				vs, err := b.Views.Stats(req.Context, tid)
 				if err != nil {
@@ -83,6 +92,9 @@ Example:
 				var sb strings.Builder
 				fmt.Fprintf(&sb, "Thread:         %s\nLogs:           %d\nEvents:         %d\nEquivocations:  %d\nPeers:          %d\nLag:            %d\n",
 					out.Thread, out.Logs, out.Events, out.Equivocations, out.Peers, out.Lag)
+				if out.BlockedLogs > 0 {
+					fmt.Fprintf(&sb, "Blocked logs:   %d (cannot catch up: see 'ipfs threads info %s')\n", out.BlockedLogs, out.Thread)
+				}
 				fmt.Fprintf(&sb, "Node received:  %d\nNode pushed:    %d\nNode pulled:    %d\nRejected:\n", out.Received, out.Pushed, out.Pulled)
 				reasons := sortedReasons(out.Rejected)
 				if len(reasons) == 0 {

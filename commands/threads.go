@@ -49,6 +49,35 @@ type LogOutput struct {
 	Base            uint64
 	CompactedEvents uint64
 	CompactedBytes  uint64
+	// CatchUp, when set, says that the log cannot catch up.
+	CatchUp *CatchUpOutput `json:",omitempty"`
+}
+
+// CatchUpOutput says that a log cannot catch up: this node holds it up to
+// Have, and the peers that serve it compacted the events after that.
+type CatchUpOutput struct {
+	Have  uint64
+	Peers []CompactedPeerOutput
+	Since time.Time
+	// Error says what happened and how to proceed.
+	Error string
+}
+
+// CompactedPeerOutput is a peer that compacted a log up to Base.
+type CompactedPeerOutput struct {
+	Peer string
+	Base uint64
+}
+
+func catchUpOutput(e *threads.CatchUpError) *CatchUpOutput {
+	if e == nil {
+		return nil
+	}
+	out := &CatchUpOutput{Have: e.Have, Since: e.At.UTC(), Error: e.Error(), Peers: []CompactedPeerOutput{}}
+	for _, p := range e.Peers {
+		out.Peers = append(out.Peers, CompactedPeerOutput{Peer: p.Peer.String(), Base: p.Base})
+	}
+	return out
 }
 
 // EquivocationOutput names a rejected conflicting event.
@@ -71,7 +100,8 @@ func threadOutput(b *Backend, ti threads.ThreadInfo) ThreadOutput {
 		out.Creator = ti.Creator.String()
 	}
 	for _, l := range ti.Logs {
-		lo := LogOutput{ID: l.ID.String(), Seq: l.Seq, Own: l.Own, Base: l.Base, CompactedEvents: l.CompactedEvents, CompactedBytes: l.CompactedBytes}
+		lo := LogOutput{ID: l.ID.String(), Seq: l.Seq, Own: l.Own, Base: l.Base, CompactedEvents: l.CompactedEvents, CompactedBytes: l.CompactedBytes,
+			CatchUp: catchUpOutput(l.CatchUp)}
 		if l.Head.Defined() {
 			lo.Head = l.Head.String()
 		}
@@ -203,11 +233,17 @@ Shows a thread's variant, the keys this node holds (follow, read, and the
 log it writes), every log with its head and seq, the addresses where this
 node serves its own log (/p2p/<peer>/ipel/<log>), and any equivocation
 (two events signed at the same log position) seen and rejected.
+
+A log that cannot catch up shows 'blocked:' (JSON: CatchUp): the peers that
+serve it compacted the events this node lacks (which peer, up to which
+seq), and none it reaches holds them. The node never fills such a gap from
+a peer's snapshot; to proceed, remove the thread and join it again with a
+snapshot, or wait for a member that holds the events.
 `, `
 --enc=json prints the same as one object: ID, Variant, Created, Creator
 (access-controlled threads), Keys (Follow, Read, Log, ReadKeys), Logs (each
-with ID, Head, Seq, Own, Addrs, Base, CompactedEvents, CompactedBytes) and
-Equivocations (each with Log, Seq, Cid).
+with ID, Head, Seq, Own, Addrs, Base, CompactedEvents, CompactedBytes,
+and CatchUp when blocked) and Equivocations (each with Log, Seq, Cid).
 
 Fails when the thread ID is malformed or this node does not hold the
 thread.
@@ -276,6 +312,9 @@ Example:
 					fmt.Fprintf(&sb, "  %s%s\n    seq:  %d\n    head: %s\n", l.ID, own, l.Seq, head)
 					if l.Base > 0 {
 						fmt.Fprintf(&sb, "    base: %d (compacted: %d events, %d bytes)\n", l.Base, l.CompactedEvents, l.CompactedBytes)
+					}
+					if l.CatchUp != nil {
+						fmt.Fprintf(&sb, "    blocked: %s\n", l.CatchUp.Error)
 					}
 					for _, a := range l.Addrs {
 						fmt.Fprintf(&sb, "    addr: %s\n", a)

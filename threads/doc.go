@@ -13,6 +13,7 @@
 //	/lg/<thread>/<log>           log record: identity, head, seq, pinned head
 //	/ev/<thread>/<log>/<seq>     CID of the event at seq (seq as 16 hex digits)
 //	/eq/<thread>/<log>/<seq>/<cid>  a conflicting event's block (equivocation evidence)
+//	/sn/<thread>                 the latest snapshot: root, cursor, maker
 //
 // Every append writes its blocks first, then the index entries and the new
 // head in one datastore batch, so a crash leaves the old state or the new

@@ -176,21 +176,26 @@ func (s *Service) Invites(ctx context.Context) ([]ReceivedInvite, error) {
 // JoinOptions tune a join.
 type JoinOptions struct {
 	// FullReplay skips the snapshot: the whole history is pulled and the
-	// views replay it. By default a reader or writer first fetches the
-	// inviter's latest snapshot (if it has one), starts each log after the
-	// snapshot's cursor and pulls only later events.
+	// views replay it (or, when every peer that serves a log compacted
+	// events, the log reports a CatchUpError; it is never truncated). By
+	// default a reader or writer of a raw thread first takes the inviter's
+	// latest snapshot (if it has one, signed by the inviter), starts each
+	// log after the snapshot's cursor and pulls only later events.
 	FullReplay bool
 }
 
 // Join accepts an invite: it records the thread's keys, creates this node's
-// log when the role is write, learns where the logs are, fetches the
-// inviter's latest snapshot (readers and writers), announces itself to the
-// members it can reach, and starts pulling the history after the snapshot.
+// log when the role is write, learns where the logs are, takes the
+// inviter's latest snapshot (readers and writers of raw threads), announces
+// itself to the members it can reach, and starts pulling the history after
+// the snapshot.
 func (s *Service) Join(ctx context.Context, text string) (ThreadInfo, error) {
 	return s.JoinWith(ctx, text, JoinOptions{})
 }
 
-// JoinWith is Join with options.
+// JoinWith is Join with options. Joins of one thread do not overlap: while
+// one is under way, another fails with ErrAlreadyMember, so a thread gets
+// one record and at most one own log.
 func (s *Service) JoinWith(ctx context.Context, text string, opts JoinOptions) (ThreadInfo, error) {
 	if s.deps.Identity == nil {
 		return ThreadInfo{}, errors.New("join: this node has no identity key to open invites")
@@ -203,9 +208,11 @@ func (s *Service) JoinWith(ctx context.Context, text string, opts JoinOptions) (
 	if err != nil {
 		return ThreadInfo{}, fmt.Errorf("%w: %v", codec.ErrBadInvite, err)
 	}
-	if _, err := s.thread(tid); err == nil {
-		return ThreadInfo{}, fmt.Errorf("join %s: %w", tid, ErrAlreadyMember)
+	release, err := s.claimJoin(tid)
+	if err != nil {
+		return ThreadInfo{}, err
 	}
+	defer release()
 	follow, err := codec.KeyFromBytes(inv.Follow)
 	if err != nil {
 		return ThreadInfo{}, fmt.Errorf("%w: %v", codec.ErrBadInvite, err)
@@ -237,7 +244,7 @@ func (s *Service) JoinWith(ctx context.Context, text string, opts JoinOptions) (
 		}
 		th.creator, rec.Creator = creator, inv.Creator
 		// The ACL judges events by the history before them: a member
-		// replays it from the start rather than trust a snapshot's state.
+		// replays it from the start rather than take anyone's word for it.
 		opts.FullReplay = true
 	}
 	b, err := s.deps.Datastore.Batch(ctx)
@@ -262,7 +269,7 @@ func (s *Service) JoinWith(ctx context.Context, text string, opts JoinOptions) (
 			return ThreadInfo{}, err
 		}
 	}
-	var inviters []peer.ID
+	var peers []peer.ID
 	for _, raw := range inv.Addrs {
 		addr, err := ma.NewMultiaddrBytes(raw)
 		if err != nil {
@@ -283,7 +290,7 @@ func (s *Service) JoinWith(ctx context.Context, text string, opts JoinOptions) (
 		if s.net != nil && info.ID != s.net.self() {
 			_ = s.net.book.Add(ctx, tid, logID, info, s.cfg.AddrTTL)
 			s.net.host.Peerstore().AddAddrs(info.ID, info.Addrs, s.cfg.AddrTTL)
-			inviters = append(inviters, info.ID)
+			peers = append(peers, info.ID)
 		}
 	}
 	if err := s.commit(ctx, b); err != nil {
@@ -298,12 +305,12 @@ func (s *Service) JoinWith(ctx context.Context, text string, opts JoinOptions) (
 	s.threads[tid] = th
 	s.mu.Unlock()
 	if s.net != nil {
-		if !opts.FullReplay && th.read.Load() != nil {
-			s.net.joinFromSnapshot(ctx, th, inviters)
+		if inviter := peer.ID(inv.Inviter); !opts.FullReplay && th.read.Load() != nil && inviter != "" && inviter != s.net.self() {
+			s.net.joinFromSnapshot(ctx, th, inviter)
 		}
 		s.net.subscribe(th)
 		seen := map[peer.ID]bool{}
-		for _, p := range inviters {
+		for _, p := range peers {
 			if !seen[p] {
 				seen[p] = true
 				s.net.syncSoon(th, p)
@@ -311,6 +318,27 @@ func (s *Service) JoinWith(ctx context.Context, text string, opts JoinOptions) (
 		}
 	}
 	return th.info(), nil
+}
+
+// claimJoin makes this call the only join of a thread under way; release
+// ends the claim (the thread is then registered, or the join failed).
+func (s *Service) claimJoin(tid ipel.ThreadID) (release func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return nil, ErrClosed
+	case s.threads[tid] != nil:
+		return nil, fmt.Errorf("join %s: %w", tid, ErrAlreadyMember)
+	case s.joining[tid]:
+		return nil, fmt.Errorf("join %s: another join of the thread is under way: %w", tid, ErrAlreadyMember)
+	}
+	s.joining[tid] = true
+	return func() {
+		s.mu.Lock()
+		delete(s.joining, tid)
+		s.mu.Unlock()
+	}, nil
 }
 
 // AddFollower hands the peer at addr the thread's follow key (a follow
@@ -363,22 +391,19 @@ func (s *Service) Addrs(ctx context.Context, tid ipel.ThreadID) ([]ipel.AddrEntr
 	return s.net.book.Entries(ctx, tid), nil
 }
 
-// joinFromSnapshot fetches the first snapshot an inviter has. Without one
-// (or on failure) the join falls back to a full replay.
-func (n *network) joinFromSnapshot(ctx context.Context, th *thread, inviters []peer.ID) {
+// joinFromSnapshot takes the inviter's latest snapshot (see
+// joinSnapshot). Without one, or when it is refused, the join replays the
+// whole history instead.
+func (n *network) joinFromSnapshot(ctx context.Context, th *thread, inviter peer.ID) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	seen := map[peer.ID]bool{}
-	for _, p := range inviters {
-		if seen[p] {
-			continue
-		}
-		seen[p] = true
-		si, err := n.fetchSnapshot(ctx, th, p)
-		if err == nil {
-			log.Infof("thread %s: joined from snapshot %s of %s (%d events)", th.id, si.Root, p, si.Events)
-			return
-		}
-		log.Debugf("thread %s: snapshot from %s: %s", th.id, p, err)
+	si, err := n.joinSnapshot(ctx, th, inviter)
+	switch {
+	case err == nil:
+		log.Infof("thread %s: joined from snapshot %s of %s (%d events)", th.id, si.Root, inviter, si.Events)
+	case errors.Is(err, ErrSnapshotRefused) || errors.Is(err, codec.ErrBadSnapshot):
+		log.Warnf("thread %s: snapshot from %s refused, replaying the whole history: %s", th.id, inviter, err)
+	default:
+		log.Infof("thread %s: no snapshot from %s, replaying the whole history: %s", th.id, inviter, err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/control"
@@ -41,6 +42,20 @@ type nodeOpts struct {
 	follow   bool
 	interval time.Duration
 	gater    *blockGater
+	// syncDelay makes every datastore Sync of the engine take this long
+	// (a slow disk), widening the windows between a check and a commit.
+	syncDelay time.Duration
+}
+
+// slowSync is a datastore whose Sync takes a while.
+type slowSync struct {
+	ds.Batching
+	delay time.Duration
+}
+
+func (s slowSync) Sync(ctx context.Context, k ds.Key) error {
+	time.Sleep(s.delay)
+	return s.Batching.Sync(ctx, k)
 }
 
 // blockGater refuses connections with the peers it lists.
@@ -93,6 +108,9 @@ func newTestNode(t *testing.T, o nodeOpts) *testNode {
 		o.interval = 300 * time.Millisecond
 	}
 	r := newRig(t)
+	if o.syncDelay > 0 {
+		r.store = slowSync{Batching: r.store, delay: o.syncDelay}
+	}
 	s, err := New(context.Background(), Deps{
 		Datastore: r.store, Blockstore: r.blocks, Pinner: r.pinner,
 		Host: h, PubSub: ps, Identity: h.Peerstore().PrivKey(h.ID()),

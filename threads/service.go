@@ -117,6 +117,7 @@ type Service struct {
 
 	mu      sync.RWMutex
 	threads map[ipel.ThreadID]*thread
+	joining map[ipel.ThreadID]bool // threads a join is adding (JoinWith)
 	closed  bool
 }
 
@@ -132,11 +133,12 @@ type thread struct {
 
 	mu      sync.Mutex
 	logs    map[ipel.LogID]*logState
-	own     *logState     // the log this node writes, or nil
-	changed chan struct{} // closed and replaced whenever a head moves
-	lag     uint64        // events a peer had that this node lacked, at the last sync
-	removed bool          // removed or closed: no more appends or listeners
-	deleted bool          // removed: its pins are released, not moved
+	own     *logState                    // the log this node writes, or nil
+	changed chan struct{}                // closed and replaced whenever a head moves
+	lag     uint64                       // events a peer had that this node lacked, at the last sync
+	blocked map[ipel.LogID]*CatchUpError // logs that cannot catch up (catchup.go)
+	removed bool                         // removed or closed: no more appends or listeners
+	deleted bool                         // removed: its pins are released, not moved
 
 	// group commit: appenders queue requests; one of them at a time commits
 	// every queued request and signals idle when it is done.
@@ -200,7 +202,7 @@ func New(ctx context.Context, deps Deps, cfg Config) (*Service, error) {
 	if cfg.AddrTTL <= 0 {
 		cfg.AddrTTL = def.AddrTTL
 	}
-	s := &Service{cfg: cfg, deps: deps, clock: newHybridClock(deps.Now), threads: map[ipel.ThreadID]*thread{}}
+	s := &Service{cfg: cfg, deps: deps, clock: newHybridClock(deps.Now), threads: map[ipel.ThreadID]*thread{}, joining: map[ipel.ThreadID]bool{}}
 	s.pins = newPinKeeper(s, deps.GCLocker)
 	s.met = newMetrics(deps.Metrics)
 	if err := s.load(ctx); err != nil {
@@ -388,6 +390,9 @@ type LogInfo struct {
 	Base            uint64
 	CompactedEvents uint64
 	CompactedBytes  uint64
+	// CatchUp, when set, says that the log cannot catch up: the peers that
+	// serve it compacted the events this node lacks (see CatchUpError).
+	CatchUp *CatchUpError
 }
 
 // CreateThread makes a new thread of the given variant with fresh follow and
@@ -487,7 +492,7 @@ func (th *thread) info() ThreadInfo {
 	}
 	for _, st := range th.logs {
 		ti.Logs = append(ti.Logs, LogInfo{ID: st.id, Head: st.head, Seq: st.seq, Own: st == th.own,
-			Base: st.base, CompactedEvents: st.compactedEvents, CompactedBytes: st.compactedBytes})
+			Base: st.base, CompactedEvents: st.compactedEvents, CompactedBytes: st.compactedBytes, CatchUp: th.catchUpOf(st)})
 	}
 	sort.Slice(ti.Logs, func(i, j int) bool { return ti.Logs[i].ID < ti.Logs[j].ID })
 	return ti

@@ -11,6 +11,7 @@ import (
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/kubo-threads/kubo-threads/codec"
@@ -22,14 +23,18 @@ import (
 // A snapshot is the state of a thread's views at a cursor, made by the
 // views (package views) and kept here: sealed blocks (codec/snapshot.go)
 // in the blockstore, the latest pinned (the previous one released), and a
-// record of it under /sn/<thread>. Members serve their latest snapshot over
-// the sync protocol, so a joiner (or a member that fell behind a peer's
-// compaction) starts from it and pulls only the events after its cursor.
+// record of it under /sn/<thread>. A node signs the snapshots it makes
+// with its identity key and serves its own latest one to joiners.
 //
-// Trust: a snapshot is authenticated by the read key only. Any holder of the
-// read key (reader or writer) could forge the state it claims for events
-// before its cursor; the events after the cursor are verified as usual
-// (signatures, and the first one's prev link must be the cursor's CID).
+// Trust: a snapshot is its maker's word for the state before its cursor;
+// events after the cursor are verified as usual (signatures, and the
+// first one's prev link must be the cursor's CID). So a node takes one
+// only where its user asked for that word: at a join that asked for a
+// snapshot, from the inviter, signed by the inviter (joinSnapshot), and
+// never in an access-controlled thread, whose members replay the history
+// (the ACL judges every event by the history before it). Nothing else
+// loads a snapshot from the network: a peer that answers a pull with
+// "compacted" is never followed to its snapshot (see catchup.go).
 //
 // Compaction truncates each log's prefix at the latest snapshot's cursor:
 // the events at or below it are dropped from the index and from the log's
@@ -42,6 +47,12 @@ var (
 	ErrCompacted = errors.New("events compacted: start from the snapshot")
 	// ErrNoSnapshot is returned when a thread has no snapshot.
 	ErrNoSnapshot = errors.New("no snapshot of the thread")
+	// ErrNoCompaction is returned when compacting an access-controlled
+	// thread.
+	ErrNoCompaction = errors.New("access-controlled threads are not compacted: their members replay the whole history")
+	// ErrSnapshotRefused is wrapped by every reason a joiner does not take
+	// a snapshot it was offered, and a member does not serve one.
+	ErrSnapshotRefused = errors.New("snapshot refused")
 )
 
 // CompactedError says which log is compacted up to which seq.
@@ -66,7 +77,12 @@ type SnapshotCursor struct {
 
 // SnapshotInfo describes a stored snapshot.
 type SnapshotInfo struct {
-	Root    cid.Cid
+	Root cid.Cid
+	// Maker is the peer whose signed word the snapshot is: this node for
+	// the snapshots it takes, the inviter for one taken at a join; empty
+	// for an unsigned snapshot (taken by an earlier version, or by a node
+	// whose identity key is not Ed25519), which only its node uses.
+	Maker   peer.ID
 	Cursor  []SnapshotCursor // by log ID
 	Events  uint64           // events covered: the sum of the cursor's seqs
 	Entries uint64           // view entries
@@ -82,6 +98,7 @@ type snapshotRecord struct {
 	Size    uint64                 `cbor:"z"`
 	Pages   int                    `cbor:"p"`
 	Created int64                  `cbor:"t"`
+	Maker   []byte                 `cbor:"m,omitempty"` // absent: unsigned
 }
 
 func (r *snapshotRecord) info() (SnapshotInfo, error) {
@@ -89,7 +106,7 @@ func (r *snapshotRecord) info() (SnapshotInfo, error) {
 	if err != nil {
 		return SnapshotInfo{}, fmt.Errorf("snapshot record: %w", err)
 	}
-	si := SnapshotInfo{Root: root, Entries: r.Entries, Size: r.Size, Pages: r.Pages, Created: time.Unix(0, r.Created)}
+	si := SnapshotInfo{Root: root, Maker: peer.ID(r.Maker), Entries: r.Entries, Size: r.Size, Pages: r.Pages, Created: time.Unix(0, r.Created)}
 	for _, c := range r.Cursor {
 		id, err := ipel.LogIDFromBytes(c.Log)
 		if err != nil {
@@ -157,9 +174,11 @@ func (s *Service) cidAt(ctx context.Context, th *thread, logID ipel.LogID, seq u
 
 // SaveSnapshot seals a snapshot of the thread's views at cursor (seq per
 // log; logs at 0 are left out) with entries (keys relative to the thread,
-// any order), stores and pins it as the thread's latest, and releases the
-// previous one. The same state at the same cursor gives the same root CID
-// on every replica.
+// any order), signed by this node's identity, stores and pins it as the
+// thread's latest, and releases the previous one. The same state at the
+// same cursor gives the same root CID every time this node takes it (and
+// the same pages on every replica). A node whose identity key is not
+// Ed25519 takes unsigned snapshots, for its own use only.
 func (s *Service) SaveSnapshot(ctx context.Context, tid ipel.ThreadID, cursor map[ipel.LogID]uint64, entries []codec.SnapshotEntry) (SnapshotInfo, error) {
 	th, err := s.thread(tid)
 	if err != nil {
@@ -179,21 +198,40 @@ func (s *Service) SaveSnapshot(ctx context.Context, tid ipel.ThreadID, cursor ma
 		}
 		meta.Cursor = append(meta.Cursor, codec.SnapshotCursor{Log: []byte(id), Seq: seq, Cid: c.Bytes()})
 	}
-	root, pages, err := codec.SealSnapshot(th.read.Load(), meta, entries)
+	sort.Slice(meta.Cursor, func(i, j int) bool { return string(meta.Cursor[i].Log) < string(meta.Cursor[j].Log) })
+	root, pages, err := codec.SealSnapshot(th.read.Load(), meta, entries, s.snapshotMaker())
 	if err != nil {
 		return SnapshotInfo{}, fmt.Errorf("snapshot %s: %w", tid, err)
 	}
-	sort.Slice(meta.Cursor, func(i, j int) bool { return string(meta.Cursor[i].Log) < string(meta.Cursor[j].Log) })
-	return s.storeSnapshot(ctx, th, root, pages, meta.Cursor, uint64(len(entries)))
+	// The record holds what the root holds, as the root says it.
+	if meta, _, err = codec.OpenSnapshotRoot(th.read.Load(), tid.Bytes(), root); err != nil {
+		return SnapshotInfo{}, fmt.Errorf("snapshot %s: %w", tid, err)
+	}
+	return s.storeSnapshot(ctx, th, root, pages, nil, meta)
+}
+
+// snapshotMaker is the key this node signs its snapshots with: its
+// identity, when Ed25519; nil (unsigned snapshots) otherwise.
+func (s *Service) snapshotMaker() crypto.PrivKey {
+	if sk := s.deps.Identity; sk != nil && sk.Type() == crypto.Ed25519 {
+		return sk
+	}
+	return nil
 }
 
 // storeSnapshot writes a snapshot's blocks, pins its root, records it as
-// the latest and releases the previous one.
-func (s *Service) storeSnapshot(ctx context.Context, th *thread, root blocks.Block, pages []blocks.Block, cursor []codec.SnapshotCursor, entries uint64) (SnapshotInfo, error) {
-	rec := &snapshotRecord{Root: root.Cid().Bytes(), Cursor: cursor, Entries: entries, Pages: len(pages), Created: s.deps.Now().UnixNano()}
+// the latest and releases the previous one. Pages are the page blocks to
+// write; when nil, the pages the root lists (links) are in the blockstore
+// already (a snapshot fetched at a join), which is checked under the GC
+// lock so that the pin never lacks a block.
+func (s *Service) storeSnapshot(ctx context.Context, th *thread, root blocks.Block, pages []blocks.Block, links []cid.Cid, meta codec.SnapshotMeta) (SnapshotInfo, error) {
+	rec := &snapshotRecord{Root: root.Cid().Bytes(), Cursor: meta.Cursor, Entries: meta.Entries, Maker: meta.Maker, Created: s.deps.Now().UnixNano()}
 	rec.Size = uint64(len(root.RawData()))
-	for _, p := range pages {
-		rec.Size += uint64(len(p.RawData()))
+	if pages != nil {
+		rec.Pages = len(pages)
+		for _, p := range pages {
+			rec.Size += uint64(len(p.RawData()))
+		}
 	}
 	prev, err := s.snapshotRecord(ctx, th.id)
 	if err != nil && !errors.Is(err, ErrNoSnapshot) {
@@ -206,6 +244,16 @@ func (s *Service) storeSnapshot(ctx context.Context, th *thread, root blocks.Blo
 	if s.deps.GCLocker != nil {
 		unlock := s.deps.GCLocker.PinLock(ctx)
 		defer unlock.Unlock(context.WithoutCancel(ctx))
+	}
+	if pages == nil {
+		rec.Pages = len(links)
+		for i, l := range links {
+			size, err := s.deps.Blockstore.GetSize(ctx, l)
+			if err != nil {
+				return SnapshotInfo{}, fmt.Errorf("store snapshot: page %d: %w", i, err)
+			}
+			rec.Size += uint64(size)
+		}
 	}
 	if err := s.deps.Blockstore.PutMany(ctx, append([]blocks.Block{root}, pages...)); err != nil {
 		return SnapshotInfo{}, fmt.Errorf("store snapshot: %w", err)
@@ -288,10 +336,16 @@ type CompactedLog struct {
 // index entries go, the retention DAG is rebuilt from the new base, and the
 // next garbage collection releases the dropped blocks. Views read the same
 // afterwards: the snapshot holds the effect of every dropped event.
+// Access-controlled threads are never compacted: their members replay the
+// whole history (a late ACL event can change how any earlier one is
+// judged), and no member may have to take a snapshot to catch up.
 func (s *Service) Compact(ctx context.Context, tid ipel.ThreadID) (CompactResult, error) {
 	th, err := s.thread(tid)
 	if err != nil {
 		return CompactResult{}, err
+	}
+	if tid.Variant() == ipel.VariantAccessControlled {
+		return CompactResult{}, fmt.Errorf("compact %s: %w", tid, ErrNoCompaction)
 	}
 	rec, err := s.snapshotRecord(ctx, tid)
 	if err != nil {
@@ -360,7 +414,7 @@ func (s *Service) eventSize(ctx context.Context, c cid.Cid) uint64 {
 // setBase moves a log's base to (seq, c): the record first (one synced
 // write: from then on the log starts after seq), then the index entries
 // below go, and the pin keeper rebuilds the retention DAG from the new
-// base. When the log is behind seq (fast-forward from a peer's snapshot),
+// base. When the log is behind seq (a snapshot taken at a join),
 // its head moves to the base. The caller holds th.ingestMu.
 func (s *Service) setBase(ctx context.Context, th *thread, st *logState, seq uint64, c cid.Cid, events, bytes uint64) error {
 	th.mu.Lock()
@@ -415,27 +469,131 @@ func (s *Service) setBase(ctx context.Context, th *thread, st *logState, seq uin
 	return b.Commit(ctx)
 }
 
-// adoptSnapshot makes a snapshot received from a peer the thread's latest,
-// after checking that it opens with the read key, and fast-forwards every
-// log that is behind its cursor: such a log's base moves to the cursor and
-// only later events are pulled. A log that holds events past the cursor
-// must hold the cursor's event itself. The caller holds th.ingestMu.
-func (s *Service) adoptSnapshot(ctx context.Context, th *thread, root blocks.Block, pages []blocks.Block) (SnapshotInfo, error) {
-	meta, links, err := codec.OpenSnapshotRoot(th.read.Load(), th.id.Bytes(), root)
+// pagesPerRequest is how many pages a joiner asks for in one request; the
+// server sends as many of them as fit a message.
+const pagesPerRequest = 64
+
+// joinSnapshot takes the inviter's latest snapshot at a join that asked for
+// one. The root comes first and must open with the read key, within the
+// bounds of a snapshot (codec.OpenSnapshotRoot: no page listed twice, at
+// most codec.MaxSnapshotPages), and signed by the inviter itself; only
+// then are the pages fetched, each checked as it arrives and written to
+// the blockstore, one answer held at a time, at most
+// codec.MaxSnapshotBytes in all. The snapshot is then adopted
+// (adoptSnapshot). Access-controlled threads take none.
+func (n *network) joinSnapshot(ctx context.Context, th *thread, inviter peer.ID) (SnapshotInfo, error) {
+	if th.id.Variant() == ipel.VariantAccessControlled {
+		return SnapshotInfo{}, fmt.Errorf("%w: access-controlled threads start from the whole history", ErrSnapshotRefused)
+	}
+	read := th.read.Load()
+	if read == nil {
+		return SnapshotInfo{}, fmt.Errorf("snapshot of %s: %w", th.id, ErrNoReadKey)
+	}
+	root, err := n.fetchSnapshotRoot(ctx, th, inviter)
 	if err != nil {
 		return SnapshotInfo{}, err
 	}
-	if len(links) != len(pages) {
-		return SnapshotInfo{}, fmt.Errorf("%w: %d pages, root lists %d", codec.ErrBadSnapshot, len(pages), len(links))
+	meta, links, err := codec.OpenSnapshotRoot(read, th.id.Bytes(), root)
+	if err != nil {
+		return SnapshotInfo{}, fmt.Errorf("%w: from %s: %w", ErrSnapshotRefused, inviter, err)
 	}
-	for i, p := range pages {
-		if !p.Cid().Equals(links[i]) {
-			return SnapshotInfo{}, fmt.Errorf("%w: page %d is not the one the root lists", codec.ErrBadSnapshot, i)
+	if !meta.Signed() {
+		return SnapshotInfo{}, fmt.Errorf("%w: %s sent an unsigned snapshot", ErrSnapshotRefused, inviter)
+	}
+	if maker := peer.ID(meta.Maker); maker != inviter {
+		return SnapshotInfo{}, fmt.Errorf("%w: %s sent a snapshot made by %s, not by itself", ErrSnapshotRefused, inviter, maker)
+	}
+	entries, err := n.fetchSnapshotPages(ctx, th, inviter, links)
+	if err != nil {
+		return SnapshotInfo{}, err
+	}
+	if entries != meta.Entries {
+		return SnapshotInfo{}, fmt.Errorf("%w: from %s: its pages hold %d entries, its root says %d", ErrSnapshotRefused, inviter, entries, meta.Entries)
+	}
+	th.ingestMu.Lock()
+	defer th.ingestMu.Unlock()
+	return n.s.adoptSnapshot(ctx, th, root, links, meta)
+}
+
+// fetchSnapshotRoot asks a peer for its latest snapshot's root block.
+func (n *network) fetchSnapshotRoot(ctx context.Context, th *thread, p peer.ID) (blocks.Block, error) {
+	resp, err := n.request(ctx, p, &codec.Message{Type: codec.MsgSnapshot, Thread: th.id.Bytes(), Auth: n.auth(th, p)})
+	if err != nil {
+		return nil, err
+	}
+	if resp.Type != codec.MsgSnapshot || len(resp.Blocks) != 1 {
+		return nil, fmt.Errorf("snapshot from %s: unexpected answer", p)
+	}
+	if len(resp.Blocks[0]) > codec.MaxBlockSize {
+		return nil, fmt.Errorf("%w: root of %d bytes from %s", codec.ErrBadSnapshot, len(resp.Blocks[0]), p)
+	}
+	root, err := codec.NewSnapshotBlock(codec.SnapshotCodec, resp.Blocks[0])
+	if err != nil {
+		return nil, err
+	}
+	if want, err := cid.Cast(resp.Root); err != nil || !want.Equals(root.Cid()) {
+		return nil, fmt.Errorf("%w: root from %s does not match its CID", codec.ErrBadSnapshot, p)
+	}
+	return root, nil
+}
+
+// fetchSnapshotPages fetches the pages a root lists from p, in order. Each
+// page must be the block asked for, at most codec.MaxSnapshotPageBytes, and
+// open as its page of the thread's snapshot; it is written to the
+// blockstore (unpinned until the root is) before the next answer is read.
+// It returns how many entries the pages hold.
+func (n *network) fetchSnapshotPages(ctx context.Context, th *thread, p peer.ID, links []cid.Cid) (uint64, error) {
+	read := th.read.Load()
+	var entries, total uint64
+	for next := 0; next < len(links); {
+		req := &codec.Message{Type: codec.MsgBlocks, Thread: th.id.Bytes(), Auth: n.auth(th, p)}
+		for _, c := range links[next:min(len(links), next+pagesPerRequest)] {
+			req.Cids = append(req.Cids, c.Bytes())
 		}
-		if _, err := codec.OpenSnapshotPage(th.read.Load(), th.id.Bytes(), i, p); err != nil {
-			return SnapshotInfo{}, err
+		resp, err := n.request(ctx, p, req)
+		if err != nil {
+			return 0, err
+		}
+		if resp.Type != codec.MsgBlocks || len(resp.Blocks) == 0 || len(resp.Blocks) > len(req.Cids) {
+			return 0, fmt.Errorf("snapshot pages from %s: unexpected answer", p)
+		}
+		got := make([]blocks.Block, 0, len(resp.Blocks))
+		for _, data := range resp.Blocks {
+			if len(data) > codec.MaxSnapshotPageBytes {
+				return 0, fmt.Errorf("%w: page %d from %s: %d bytes", ErrSnapshotRefused, next, p, len(data))
+			}
+			if total += uint64(len(data)); total > codec.MaxSnapshotBytes {
+				return 0, fmt.Errorf("%w: the pages from %s exceed %d bytes", ErrSnapshotRefused, p, uint64(codec.MaxSnapshotBytes))
+			}
+			blk, err := codec.NewSnapshotBlock(cid.Raw, data)
+			if err != nil {
+				return 0, err
+			}
+			if !blk.Cid().Equals(links[next]) {
+				return 0, fmt.Errorf("%w: page %d from %s is not the one asked for", ErrSnapshotRefused, next, p)
+			}
+			es, err := codec.OpenSnapshotPage(read, th.id.Bytes(), next, blk)
+			if err != nil {
+				return 0, fmt.Errorf("%w: from %s: %w", ErrSnapshotRefused, p, err)
+			}
+			entries += uint64(len(es))
+			got = append(got, blk)
+			next++
+		}
+		if err := n.s.deps.Blockstore.PutMany(ctx, got); err != nil {
+			return 0, fmt.Errorf("store snapshot pages: %w", err)
 		}
 	}
+	return entries, nil
+}
+
+// adoptSnapshot makes a snapshot taken at a join (its pages stored, its
+// root opened and its maker checked) the thread's latest, and
+// fast-forwards every log that is behind its cursor: such a log's base
+// moves to the cursor and only later events are pulled. A log that holds
+// events past the cursor must hold the cursor's event itself. It is only
+// ever called by joinSnapshot; the caller holds th.ingestMu.
+func (s *Service) adoptSnapshot(ctx context.Context, th *thread, root blocks.Block, links []cid.Cid, meta codec.SnapshotMeta) (SnapshotInfo, error) {
 	type ff struct {
 		st  *logState
 		seq uint64
@@ -448,7 +606,7 @@ func (s *Service) adoptSnapshot(ctx context.Context, th *thread, root blocks.Blo
 			return SnapshotInfo{}, fmt.Errorf("%w: %v", codec.ErrBadSnapshot, err)
 		}
 		c, err := cid.Cast(sc.Cid)
-		if err != nil || c.Prefix().Codec != codec.EventCodec || sc.Seq == 0 {
+		if err != nil {
 			return SnapshotInfo{}, fmt.Errorf("%w: cursor of log %s", codec.ErrBadSnapshot, id)
 		}
 		if err := s.addLog(ctx, th, id); err != nil {
@@ -476,7 +634,7 @@ func (s *Service) adoptSnapshot(ctx context.Context, th *thread, root blocks.Blo
 			moves = append(moves, ff{st, sc.Seq, c})
 		}
 	}
-	si, err := s.storeSnapshot(ctx, th, root, pages, meta.Cursor, meta.Entries)
+	si, err := s.storeSnapshot(ctx, th, root, nil, links, meta)
 	if err != nil {
 		return SnapshotInfo{}, err
 	}
@@ -491,67 +649,34 @@ func (s *Service) adoptSnapshot(ctx context.Context, th *thread, root blocks.Blo
 	return si, nil
 }
 
-// fetchSnapshot asks a peer for its latest snapshot of a thread, fetches
-// its blocks over the sync protocol and adopts it.
-func (n *network) fetchSnapshot(ctx context.Context, th *thread, p peer.ID) (SnapshotInfo, error) {
-	if th.read.Load() == nil {
-		return SnapshotInfo{}, fmt.Errorf("snapshot of %s: %w", th.id, ErrNoReadKey)
+// servedSnapshot returns the thread's latest snapshot when this node may
+// serve it: one it made and signed itself, in a thread that is not
+// access-controlled. (A snapshot taken at a join is the inviter's word,
+// which a joiner of this node would not take; an unsigned one is nobody's.)
+func (n *network) servedSnapshot(ctx context.Context, th *thread) (*snapshotRecord, cid.Cid, error) {
+	if th.id.Variant() == ipel.VariantAccessControlled {
+		return nil, cid.Undef, fmt.Errorf("%w: access-controlled threads serve no snapshots (members replay the history)", ErrSnapshotRefused)
 	}
-	resp, err := n.request(ctx, p, &codec.Message{Type: codec.MsgSnapshot, Thread: th.id.Bytes(), Auth: n.auth(th, p)})
+	rec, err := n.s.snapshotRecord(ctx, th.id)
 	if err != nil {
-		return SnapshotInfo{}, err
+		return nil, cid.Undef, err
 	}
-	if resp.Type != codec.MsgSnapshot || len(resp.Blocks) != 1 {
-		return SnapshotInfo{}, fmt.Errorf("snapshot from %s: unexpected answer", p)
+	switch maker := peer.ID(rec.Maker); {
+	case maker == "":
+		return nil, cid.Undef, fmt.Errorf("%w: this node's latest snapshot is unsigned", ErrSnapshotRefused)
+	case maker != n.self():
+		return nil, cid.Undef, fmt.Errorf("%w: this node's latest snapshot was made by %s (it serves only its own)", ErrSnapshotRefused, maker)
 	}
-	root, err := codec.NewSnapshotBlock(codec.SnapshotCodec, resp.Blocks[0])
+	root, err := cid.Cast(rec.Root)
 	if err != nil {
-		return SnapshotInfo{}, err
+		return nil, cid.Undef, err
 	}
-	if want, err := cid.Cast(resp.Root); err != nil || !want.Equals(root.Cid()) {
-		return SnapshotInfo{}, fmt.Errorf("%w: root from %s does not match its CID", codec.ErrBadSnapshot, p)
-	}
-	links, err := codec.SnapshotLinks(root.RawData())
-	if err != nil {
-		return SnapshotInfo{}, err
-	}
-	pages := make([]blocks.Block, 0, len(links))
-	for len(pages) < len(links) {
-		want := links[len(pages):]
-		req := &codec.Message{Type: codec.MsgBlocks, Thread: th.id.Bytes(), Auth: n.auth(th, p)}
-		for _, c := range want[:min(len(want), 256)] {
-			req.Cids = append(req.Cids, c.Bytes())
-		}
-		resp, err := n.request(ctx, p, req)
-		if err != nil {
-			return SnapshotInfo{}, err
-		}
-		if resp.Type != codec.MsgBlocks || len(resp.Blocks) == 0 || len(resp.Blocks) > len(req.Cids) {
-			return SnapshotInfo{}, fmt.Errorf("snapshot blocks from %s: unexpected answer", p)
-		}
-		for i, data := range resp.Blocks {
-			blk, err := codec.NewSnapshotBlock(cid.Raw, data)
-			if err != nil {
-				return SnapshotInfo{}, err
-			}
-			if !blk.Cid().Equals(want[i]) {
-				return SnapshotInfo{}, fmt.Errorf("%w: block from %s is not the one asked for", codec.ErrBadSnapshot, p)
-			}
-			pages = append(pages, blk)
-		}
-	}
-	th.ingestMu.Lock()
-	defer th.ingestMu.Unlock()
-	return n.s.adoptSnapshot(ctx, th, root, pages)
+	return rec, root, nil
 }
 
 // serveSnapshot answers a snapshot request with the latest root.
 func (n *network) serveSnapshot(ctx context.Context, th *thread) (*codec.Message, error) {
-	rec, err := n.s.snapshotRecord(ctx, th.id)
-	if err != nil {
-		return nil, err
-	}
-	root, err := cid.Cast(rec.Root)
+	rec, root, err := n.servedSnapshot(ctx, th)
 	if err != nil {
 		return nil, err
 	}
@@ -565,11 +690,7 @@ func (n *network) serveSnapshot(ctx context.Context, th *thread) (*codec.Message
 // serveBlocks answers with blocks of the latest snapshot, and only those,
 // in the order asked, as many as fit a message.
 func (n *network) serveBlocks(ctx context.Context, th *thread, m *codec.Message) (*codec.Message, error) {
-	rec, err := n.s.snapshotRecord(ctx, th.id)
-	if err != nil {
-		return nil, err
-	}
-	root, err := cid.Cast(rec.Root)
+	_, root, err := n.servedSnapshot(ctx, th)
 	if err != nil {
 		return nil, err
 	}

@@ -87,9 +87,11 @@ func (n *network) syncSoon(th *thread, p peer.ID) {
 		}()
 		n.stats.syncs.Add(1)
 		if err := n.syncWith(n.ctx, th, p); err != nil {
-			n.failed(p)
 			log.Debugf("sync %s with %s: %s", th.id, p, err)
-			return
+			if !onlyCatchUp(err) { // a blocked catch-up is not the peer's failure
+				n.failed(p)
+				return
+			}
 		}
 		n.succeeded(p)
 		digest := headsDigest(th.heads())
@@ -105,7 +107,8 @@ func (n *network) syncSoon(th *thread, p peer.ID) {
 }
 
 // syncWith tells a peer where this node's logs are, then pulls every log the
-// peer holds further than this node.
+// peer holds further than this node. A log that cannot catch up does not
+// keep the others from being pulled: its error is returned with theirs.
 func (n *network) syncWith(ctx context.Context, th *thread, p peer.ID) error {
 	if _, err := n.request(ctx, p, &codec.Message{
 		Type: codec.MsgAnnounce, Thread: th.id.Bytes(), Auth: n.auth(th, p), Addrs: n.ownAnnouncement(th),
@@ -121,6 +124,7 @@ func (n *network) syncWith(ctx context.Context, th *thread, p peer.ID) error {
 	th.mu.Lock()
 	th.lag = lag
 	th.mu.Unlock()
+	var blocked []error
 	for _, h := range resp.Heads {
 		logID, err := ipel.LogIDFromBytes(h.Log)
 		if err != nil {
@@ -128,10 +132,13 @@ func (n *network) syncWith(ctx context.Context, th *thread, p peer.ID) error {
 			continue
 		}
 		if err := n.pullLog(ctx, th, p, logID, h.Seq); err != nil {
-			return err
+			if !onlyCatchUp(err) {
+				return err
+			}
+			blocked = append(blocked, err)
 		}
 	}
-	return nil
+	return errors.Join(blocked...)
 }
 
 // headsDigest is a thread's heads as one comparable string.
@@ -155,64 +162,6 @@ func aheadOf(th *thread, heads []codec.Head) bool {
 		}
 	}
 	return false
-}
-
-// pullLog pulls a log from a peer up to seq `to`, in batches.
-func (n *network) pullLog(ctx context.Context, th *thread, p peer.ID, logID ipel.LogID, to uint64) error {
-	for {
-		th.mu.Lock()
-		st := th.logs[logID]
-		var have uint64
-		if st != nil {
-			have = st.seq
-		}
-		th.mu.Unlock()
-		if have >= to {
-			return nil
-		}
-		start := time.Now()
-		resp, err := n.request(ctx, p, &codec.Message{
-			Type: codec.MsgPull, Thread: th.id.Bytes(), Auth: n.auth(th, p),
-			Log: []byte(logID), From: have + 1, Max: pullBatch,
-		})
-		n.s.met.pull.Observe(time.Since(start).Seconds())
-		if err != nil {
-			return err
-		}
-		if resp.Type == codec.MsgCompacted {
-			// The peer compacted what this node lacks: fast-forward from
-			// its snapshot, then pull what follows.
-			if th.read.Load() == nil {
-				return fmt.Errorf("pull %s from %s: compacted up to %d, and a follower cannot start from a snapshot", logID, p, resp.From-1)
-			}
-			if _, err := n.fetchSnapshot(ctx, th, p); err != nil {
-				return fmt.Errorf("pull %s from %s: compacted up to %d; fast-forward from its snapshot: %w", logID, p, resp.From-1, err)
-			}
-			th.mu.Lock()
-			now := th.logs[logID].seq
-			th.mu.Unlock()
-			if now+1 < resp.From {
-				return fmt.Errorf("pull %s from %s: compacted up to %d, and its snapshot stops at %d", logID, p, resp.From-1, now)
-			}
-			continue
-		}
-		if resp.Type != codec.MsgEvents || len(resp.Events) == 0 {
-			return fmt.Errorf("pull %s from %s: no events", logID, p)
-		}
-		evBlocks, bodies, err := decodeBlocks(resp)
-		if err != nil {
-			n.stats.reject(p, "malformed event", err)
-			return err
-		}
-		res, err := n.ingest(ctx, th, p, evBlocks, bodies)
-		n.stats.pulled.Add(uint64(res.Stored))
-		if err != nil {
-			return fmt.Errorf("pull %s from %s: %w", logID, p, err)
-		}
-		if res.Stored == 0 {
-			return nil
-		}
-	}
 }
 
 // lagBehind counts the events a peer's heads hold that this node lacks.

@@ -20,7 +20,9 @@ import (
 // by the snapshot's own cursor with each event's CID) and node-local data
 // (/<thread>/local/), sorted by key. Views converge byte for byte, so
 // replicas that applied the same events (the same cursor) produce the same
-// snapshot, and the same root CID (see codec/snapshot.go).
+// pages; each node signs its own root (see codec/snapshot.go). A snapshot
+// is loaded here only from the thread's own record: one this node took, or
+// the one its inviter served at its join (threads.JoinWith).
 
 // localPrefix and cursorPart are the parts of a thread's view keys that a
 // snapshot leaves out.

@@ -2,7 +2,9 @@ package views
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -189,8 +191,16 @@ func TestSnapshotSameOnReplicasAndJoinFromIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sa.Root.Equals(sb.Root) || sa.Events != 240 {
-		t.Fatalf("replicas' snapshots differ: %s (%d events) vs %s (%d)", sa.Root, sa.Events, sb.Root, sb.Events)
+	// Each signs its own root over the same pages.
+	if sa.Maker != a.host.ID() || sb.Maker != b.host.ID() || sa.Root.Equals(sb.Root) {
+		t.Fatalf("makers: %s by %s, %s by %s", sa.Root, sa.Maker, sb.Root, sb.Maker)
+	}
+	if pa, pb := pageLinks(t, a, sa), pageLinks(t, b, sb); pa != pb || sa.Events != 240 {
+		t.Fatalf("replicas' snapshots differ: %s (%d events) vs %s (%d)", pa, sa.Events, pb, sb.Events)
+	}
+	// The same state at the same cursor by the same maker: the same root.
+	if again, err := a.m.Snapshot(ctx, tid); err != nil || !again.Root.Equals(sa.Root) {
+		t.Fatalf("snapshot again: %s vs %s (%v)", again.Root, sa.Root, err)
 	}
 	// C joins from A's snapshot, then gets later events only.
 	putN(t, &a.node, tid, 120, 130, "a")
@@ -206,8 +216,8 @@ func TestSnapshotSameOnReplicasAndJoinFromIt(t *testing.T) {
 			t.Fatalf("joiner replayed log %s from the start", l.ID)
 		}
 	}
-	if got, err := c.s.Snapshot(ctx, tid); err != nil || !got.Root.Equals(sa.Root) {
-		t.Fatalf("joiner's snapshot: %v %v", got.Root, err)
+	if got, err := c.s.Snapshot(ctx, tid); err != nil || !got.Root.Equals(sa.Root) || got.Maker != a.host.ID() {
+		t.Fatalf("joiner's snapshot: %v by %s: %v", got.Root, got.Maker, err)
 	}
 	// The joiner rebuilds its views from the snapshot and later events.
 	if err := c.m.Rebuild(ctx, tid); err != nil {
@@ -233,9 +243,23 @@ func TestAutomaticSnapshotsAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sa.Events != 200 || !sa.Root.Equals(sb.Root) {
+	if sa.Events != 200 || sb.Events != 200 || pageLinks(t, a, sa) != pageLinks(t, b, sb) {
 		t.Fatalf("automatic snapshots: %s at %d vs %s at %d", sa.Root, sa.Events, sb.Root, sb.Events)
 	}
+}
+
+// pageLinks lists the pages a snapshot's root links to.
+func pageLinks(t testing.TB, n *netNode, si threads.SnapshotInfo) string {
+	t.Helper()
+	nd, err := n.dag.Get(context.Background(), si.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	links, err := codec.SnapshotLinks(nd.RawData())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprint(links)
 }
 
 // reachable walks every recursive pin as the garbage collector does; a
@@ -320,19 +344,33 @@ func eventually(t testing.TB, cond func() bool) {
 	}
 }
 
-func TestBehindMemberFastForwardsFromSnapshot(t *testing.T) {
+// TestBehindMemberDoesNotFastForward: a member that fell behind a peer's
+// compaction never takes that peer's snapshot: it reports the blocked
+// catch-up (which peer compacted up to which seq), keeps its views, and
+// catches up with the whole history once a member that holds it is
+// reachable.
+func TestBehindMemberDoesNotFastForward(t *testing.T) {
 	ctx := context.Background()
-	a, b := newNetNode(t, 0), newNetNode(t, 0)
+	a, b, c := newNetNode(t, 0), newNetNode(t, 0), newNetNode(t, 0)
 	tid := a.thread(t)
 	b.join(t, a, tid, codec.RoleWrite, threads.JoinOptions{FullReplay: true})
 	putN(t, &b.node, tid, 0, 5, "b")
 	putN(t, &a.node, tid, 0, 10, "a")
 	waitSame(t, tid, a, b)
-	// B goes away; A moves on, snapshots and compacts.
-	a.gate.set(b.host.ID(), true)
-	b.gate.set(a.host.ID(), true)
-	_ = a.host.Network().ClosePeer(b.host.ID())
+	c.join(t, a, tid, codec.RoleRead, threads.JoinOptions{FullReplay: true})
+	// B goes away, and C is out of its reach; A moves on, C keeps up with
+	// A, and A snapshots and compacts.
+	cut := func(x, y *netNode, blocked bool) {
+		x.gate.set(y.host.ID(), blocked)
+		y.gate.set(x.host.ID(), blocked)
+		if blocked {
+			_ = x.host.Network().ClosePeer(y.host.ID())
+		}
+	}
+	cut(a, b, true)
+	cut(b, c, true)
 	putN(t, &a.node, tid, 10, 200, "a")
+	waitSame(t, tid, a, c)
 	if _, err := a.m.Snapshot(ctx, tid); err != nil {
 		t.Fatal(err)
 	}
@@ -340,19 +378,79 @@ func TestBehindMemberFastForwardsFromSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	putN(t, &a.node, tid, 200, 210, "a")
-	// B comes back: its pull is below A's base; it fast-forwards.
-	a.gate.set(b.host.ID(), false)
-	b.gate.set(a.host.ID(), false)
+	before := viewDump(t, &b.node, tid)
+	// B comes back to A only: its pull is below A's base, and nobody else
+	// it reaches holds the events.
+	cut(a, b, false)
 	if err := b.host.Connect(ctx, peer.AddrInfo{ID: a.host.ID(), Addrs: a.host.Addrs()}); err != nil {
 		t.Fatal(err)
 	}
+	aLog := ownLog(t, a)
+	var blocked *threads.CatchUpError
+	eventually(t, func() bool {
+		blocked = logInfo(t, b, tid, aLog).CatchUp
+		return blocked != nil
+	})
+	if blocked.Have != 10 || len(blocked.Peers) != 1 || blocked.Peers[0].Peer != a.host.ID() || blocked.Peers[0].Base != 200 {
+		t.Fatalf("blocked catch-up: %+v", blocked)
+	}
+	for _, want := range []string{a.host.ID().String(), "up to seq 200", "ipfs threads rm", "snapshot"} {
+		if !strings.Contains(blocked.Error(), want) {
+			t.Fatalf("the error does not say %q: %s", want, blocked)
+		}
+	}
+	if l := logInfo(t, b, tid, aLog); l.Base != 0 || l.Seq != 10 {
+		t.Fatalf("B's log of A moved: %+v", l)
+	}
+	if _, err := b.s.Snapshot(ctx, tid); !errors.Is(err, threads.ErrNoSnapshot) {
+		t.Fatalf("B took a snapshot: %v", err)
+	}
+	if err := b.m.CatchUp(ctx, tid); err != nil {
+		t.Fatal(err)
+	}
+	if viewDump(t, &b.node, tid) != before {
+		t.Fatal("B's views changed")
+	}
+	// C, which holds the whole history, becomes reachable: B gets every
+	// event from it, from the start.
+	cut(b, c, false)
+	if err := b.host.Connect(ctx, peer.AddrInfo{ID: c.host.ID(), Addrs: c.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
 	waitSame(t, tid, a, b)
+	if l := logInfo(t, b, tid, aLog); l.Base != 0 || l.Seq != 210 || l.CatchUp != nil {
+		t.Fatalf("B's log of A after catching up: %+v", l)
+	}
 	if viewDump(t, &b.node, tid) != viewDump(t, &a.node, tid) {
-		t.Fatal("views differ after fast-forward")
+		t.Fatal("views differ after catching up")
 	}
 	putN(t, &b.node, tid, 5, 8, "b")
 	waitSame(t, tid, a, b)
 	if viewDump(t, &b.node, tid) != viewDump(t, &a.node, tid) {
 		t.Fatal("views differ after more writes")
 	}
+}
+
+func ownLog(t testing.TB, n *netNode) ipel.LogID {
+	t.Helper()
+	ths, err := n.s.Threads()
+	if err != nil || len(ths) == 0 {
+		t.Fatalf("threads: %v", err)
+	}
+	return ths[0].OwnLog
+}
+
+func logInfo(t testing.TB, n *netNode, tid ipel.ThreadID, id ipel.LogID) threads.LogInfo {
+	t.Helper()
+	ti, err := n.s.Info(tid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ti.Logs {
+		if l.ID == id {
+			return l
+		}
+	}
+	t.Fatalf("no log %s", id)
+	return threads.LogInfo{}
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-test_description='ipfs threads snapshot, compact and info: snapshots agree across nodes, a joiner starts from one, compaction survives repo gc'
+test_description="ipfs threads snapshot, compact and info: snapshots agree across nodes (the same pages; each node signs its root), a joiner starts from its inviter's, compaction survives repo gc"
 . "$(dirname "$0")/lib.sh"
 
 CFG='{"AntiEntropyInterval": "1s", "SnapshotInterval": 100}'
@@ -44,17 +44,24 @@ test_expect_success 'B joins as a reader; A writes 150 events' '
 snap_root() {
 	ipfsn "$1" threads snapshot "$T" --enc=json 2>/dev/null | jq -r .Root
 }
+# snap_pages NODE ROOT: the page links of a snapshot root, one line.
+snap_pages() {
+	ipfsn "$1" dag get "$2" | jq -c "[.l[][]]"
+}
+# Each node signs its own root (the root names its maker); the pages of
+# the same state are the same.
 same_auto_snapshot() {
 	ra=$(snap_root A) && rb=$(snap_root B) &&
-	test -n "$ra" && test "$ra" = "$rb" &&
+	test -n "$ra" && test "$ra" != "$rb" &&
+	test "$(snap_pages A "$ra")" = "$(snap_pages B "$rb")" &&
 	ipfsn A threads snapshot "$T" --enc=json | jq -e ".Events == 100" >/dev/null
 }
 
-test_expect_success 'A and B took the same automatic snapshot at 100 events' '
-	wait_until "$WAIT_TIMEOUT" "the same snapshot on A and B" same_auto_snapshot
+test_expect_success 'A and B took snapshots of the same pages at 100 events' '
+	wait_until "$WAIT_TIMEOUT" "the same snapshot pages on A and B" same_auto_snapshot
 '
 
-test_expect_success 'snapshot --create takes one at every event, the same on both' '
+test_expect_success 'snapshot --create takes one at every event: same pages on both, same root again' '
 	same_view() {
 		ipfsn A threads kv ls "$T" >a.view && ipfsn B threads kv ls "$T" >b.view &&
 		test_cmp a.view b.view >/dev/null 2>&1 && grep -q "v150" a.view
@@ -63,9 +70,14 @@ test_expect_success 'snapshot --create takes one at every event, the same on bot
 	ipfsn A threads snapshot "$T" --create --enc=json >sa.json &&
 	ipfsn B threads snapshot "$T" --create --enc=json >sb.json &&
 	jq -e ".Events == 150 and .Entries == 20" sa.json &&
-	test "$(jq -r .Root sa.json)" = "$(jq -r .Root sb.json)" &&
+	test "$(jq -r .Maker sa.json)" = "$(node_id A)" &&
+	test "$(jq -r .Maker sb.json)" = "$(node_id B)" &&
+	test "$(snap_pages A "$(jq -r .Root sa.json)")" = "$(snap_pages B "$(jq -r .Root sb.json)")" &&
+	ipfsn A threads snapshot "$T" --create --enc=json >sa2.json &&
+	test "$(jq -r .Root sa.json)" = "$(jq -r .Root sa2.json)" &&
 	ipfsn A threads snapshot "$T" >snap.txt &&
-	grep -q "^Root: *$(jq -r .Root sa.json)" snap.txt
+	grep -q "^Root: *$(jq -r .Root sa.json)" snap.txt &&
+	grep -q "^Maker: *$(node_id A)" snap.txt
 '
 
 test_expect_success 'compact drops what the snapshot covers; info shows it; views the same' '
