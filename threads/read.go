@@ -29,6 +29,10 @@ type Record struct {
 	// Private is set when the event is sealed to another peer than this
 	// node: it exists, but its Body is not readable here.
 	Private bool
+	// NotAuthentic is set, with a nil Body, for a private event to this
+	// node whose sealed content key was made for another event: its
+	// writer copied someone else's private event into its own log.
+	NotAuthentic bool
 }
 
 // Query selects events of a thread.
@@ -179,7 +183,12 @@ func (s *Service) readEvent(ctx context.Context, th *thread, logID ipel.LogID, c
 		}
 		sealed = bb.RawData()
 	}
-	if rec.Body, err = codec.OpenBodyAs(h, sealed, s.deps.Identity); err != nil {
+	rec.Body, err = ev.OpenBodyAs(h, sealed, s.deps.Identity)
+	if errors.Is(err, codec.ErrNotAuthentic) {
+		rec.Body, rec.NotAuthentic = nil, true
+		return rec, nil
+	}
+	if err != nil {
 		return Record{}, fmt.Errorf("event %s: body: %w", c, err)
 	}
 	return rec, nil

@@ -87,7 +87,11 @@ func (n *network) syncSoon(th *thread, p peer.ID) {
 		}()
 		n.stats.syncs.Add(1)
 		if err := n.syncWith(n.ctx, th, p); err != nil {
-			n.failed(p)
+			// Events whose clock is ahead of this node's are the writer's
+			// doing, not the peer's: the next round pulls them again.
+			if !errors.Is(err, ErrClockAhead) {
+				n.failed(p)
+			}
 			log.Debugf("sync %s with %s: %s", th.id, p, err)
 			return
 		}
@@ -116,6 +120,7 @@ func (n *network) syncWith(ctx context.Context, th *thread, p peer.ID) error {
 	if err != nil {
 		return err
 	}
+	var deferred error
 	lag := lagBehind(th, resp.Heads)
 	n.s.met.lag.WithLabelValues(th.id.String()).Set(float64(lag))
 	th.mu.Lock()
@@ -127,11 +132,13 @@ func (n *network) syncWith(ctx context.Context, th *thread, p peer.ID) error {
 			n.stats.reject(p, "bad log ID", err)
 			continue
 		}
-		if err := n.pullLog(ctx, th, p, logID, h.Seq); err != nil {
+		if err := n.pullLog(ctx, th, p, logID, h.Seq); errors.Is(err, ErrClockAhead) {
+			deferred = err // later: the other logs go on
+		} else if err != nil {
 			return err
 		}
 	}
-	return nil
+	return deferred
 }
 
 // headsDigest is a thread's heads as one comparable string.
@@ -157,8 +164,12 @@ func aheadOf(th *thread, heads []codec.Head) bool {
 	return false
 }
 
-// pullLog pulls a log from a peer up to seq `to`, in batches.
+// pullLog pulls a log from a peer up to seq `to`, in batches. When the
+// peer's next event continues another copy of this node's head (see
+// otherCopyError), it pulls once more from the head itself.
 func (n *network) pullLog(ctx context.Context, th *thread, p peer.ID, logID ipel.LogID, to uint64) error {
+	var rewound bool
+	from := uint64(0) // 0: after the head
 	for {
 		th.mu.Lock()
 		st := th.logs[logID]
@@ -170,11 +181,15 @@ func (n *network) pullLog(ctx context.Context, th *thread, p peer.ID, logID ipel
 		if have >= to {
 			return nil
 		}
+		if from == 0 {
+			from = have + 1
+		}
 		start := time.Now()
 		resp, err := n.request(ctx, p, &codec.Message{
 			Type: codec.MsgPull, Thread: th.id.Bytes(), Auth: n.auth(th, p),
-			Log: []byte(logID), From: have + 1, Max: pullBatch,
+			Log: []byte(logID), From: from, Max: pullBatch,
 		})
+		from = 0
 		n.s.met.pull.Observe(time.Since(start).Seconds())
 		if err != nil {
 			return err
@@ -206,6 +221,11 @@ func (n *network) pullLog(ctx context.Context, th *thread, p peer.ID, logID ipel
 		}
 		res, err := n.ingest(ctx, th, p, evBlocks, bodies)
 		n.stats.pulled.Add(uint64(res.Stored))
+		var other *otherCopyError
+		if errors.As(err, &other) && !rewound {
+			rewound, from = true, other.seq
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("pull %s from %s: %w", logID, p, err)
 		}
