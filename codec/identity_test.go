@@ -86,9 +86,11 @@ func TestV3RefusesEveryOtherSealing(t *testing.T) {
 		t.Fatalf("node encoding starts with %x", nb[0])
 	}
 	cases := map[string][]byte{
-		"random nonce":            sealV3Raw(t, f.follow, nb, links, nonce, nil),
-		"non-canonical node":      sealV3Raw(t, f.follow, longArray, links, nil, nil),
-		"non-canonical version":   sealV3Raw(t, f.follow, nb, links, nil, func(b []byte) []byte { return replaceOnce(t, b, []byte{0x61, 0x76, 0x03}, []byte{0x61, 0x76, 0x18, 0x03}) }),
+		"random nonce":       sealV3Raw(t, f.follow, nb, links, nonce, nil),
+		"non-canonical node": sealV3Raw(t, f.follow, longArray, links, nil, nil),
+		"non-canonical version": sealV3Raw(t, f.follow, nb, links, nil, func(b []byte) []byte {
+			return replaceOnce(t, b, []byte{0x61, 0x76, 0x03}, []byte{0x61, 0x76, 0x18, 0x03})
+		}),
 		"links as null, not [] ":  sealV3Raw(t, f.follow, nb, nil, nil, nil),
 		"the writer's node in v2": mustLegacy(t, f, ev.Node),
 	}

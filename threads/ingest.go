@@ -125,8 +125,8 @@ type ingestion struct {
 	th     *thread
 	bodies map[cid.Cid]blocks.Block
 	res    IngestResult
-	st     *logState   // the log of the run
-	run    []runEvent  // events to store; run[0] may replace the log's head
+	st     *logState                // the log of the run
+	run    []runEvent               // events to store; run[0] may replace the log's head
 	copies map[cid.Cid]*codec.Event // copies of held events seen in this call, by CID
 }
 
