@@ -89,7 +89,7 @@ func (n *network) syncSoon(th *thread, p peer.ID) {
 		if err := n.syncWith(n.ctx, th, p); err != nil {
 			// Events whose clock is ahead of this node's are the writer's
 			// doing, not the peer's: the next round pulls them again.
-			if !errors.Is(err, ErrClockAhead) {
+			if !onlyClockAhead(err) {
 				n.failed(p)
 			}
 			log.Debugf("sync %s with %s: %s", th.id, p, err)
@@ -120,7 +120,7 @@ func (n *network) syncWith(ctx context.Context, th *thread, p peer.ID) error {
 	if err != nil {
 		return err
 	}
-	var deferred error
+	var errs []error
 	lag := lagBehind(th, resp.Heads)
 	n.s.met.lag.WithLabelValues(th.id.String()).Set(float64(lag))
 	th.mu.Lock()
@@ -132,13 +132,34 @@ func (n *network) syncWith(ctx context.Context, th *thread, p peer.ID) error {
 			n.stats.reject(p, "bad log ID", err)
 			continue
 		}
-		if err := n.pullLog(ctx, th, p, logID, h.Seq); errors.Is(err, ErrClockAhead) {
-			deferred = err // later: the other logs go on
+		// A log whose events this node refuses (a writer's equivocation,
+		// clocks ahead or going backwards) does not keep the others from
+		// syncing.
+		err = n.pullLog(ctx, th, p, logID, h.Seq)
+		if errors.Is(err, errRefused) {
+			errs = append(errs, err)
 		} else if err != nil {
 			return err
 		}
 	}
-	return deferred
+	return errors.Join(errs...)
+}
+
+// errRefused marks a pull whose events this node refused.
+var errRefused = errors.New("events refused")
+
+// onlyClockAhead reports whether every error joined in err is about events
+// whose clock is ahead of this node's.
+func onlyClockAhead(err error) bool {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if !onlyClockAhead(e) {
+				return false
+			}
+		}
+		return true
+	}
+	return errors.Is(err, ErrClockAhead)
 }
 
 // headsDigest is a thread's heads as one comparable string.
@@ -227,7 +248,7 @@ func (n *network) pullLog(ctx context.Context, th *thread, p peer.ID, logID ipel
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("pull %s from %s: %w", logID, p, err)
+			return fmt.Errorf("pull %s from %s: %w: %w", logID, p, errRefused, err)
 		}
 		if res.Stored == 0 {
 			return nil
