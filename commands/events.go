@@ -123,19 +123,22 @@ func readBody(req *cmds.Request, limit int) ([]byte, error) {
 
 // EventOutput is an event as `log` and `listen` print it. In JSON the body
 // is base64. To is a private event's recipient (omitted for ordinary
-// events); Private is set, and Body null, when it is sealed to another peer.
+// events); Private is set, and Body null, when it is sealed to another peer;
+// NotAuthentic is set, and Body null, for a private event to this node
+// whose sealed key was made for another event (its writer copied it).
 type EventOutput struct {
-	Log     string
-	Seq     uint64
-	Cid     string
-	Time    time.Time
-	Body    []byte
-	To      string `json:",omitempty"`
-	Private bool   `json:",omitempty"`
+	Log          string
+	Seq          uint64
+	Cid          string
+	Time         time.Time
+	Body         []byte
+	To           string `json:",omitempty"`
+	Private      bool   `json:",omitempty"`
+	NotAuthentic bool   `json:",omitempty"`
 }
 
 func eventOutput(r threads.Record) *EventOutput {
-	out := &EventOutput{Log: r.Log.String(), Seq: r.Seq, Cid: r.Cid.String(), Time: r.Time.UTC(), Body: r.Body, Private: r.Private}
+	out := &EventOutput{Log: r.Log.String(), Seq: r.Seq, Cid: r.Cid.String(), Time: r.Time.UTC(), Body: r.Body, Private: r.Private, NotAuthentic: r.NotAuthentic}
 	if r.To != "" {
 		out.To = r.To.String()
 	}
@@ -143,24 +146,32 @@ func eventOutput(r threads.Record) *EventOutput {
 }
 
 // privateMark starts the body column of a private event sealed to another
-// peer; a body that starts with it is quoted.
-const privateMark = "(private to "
+// peer, notAuthenticMark is the body column of a private event that is not
+// authentic; a body that starts like either is quoted.
+const (
+	privateMark      = "(private to "
+	notAuthenticMark = "(not authentic: a private event sealed for another event)"
+)
 
 // eventTextEncoder prints one line an event: log, seq, CID, time, body. A
 // body that is not printable UTF-8 on one line, or that starts with a quote
-// or with the private mark, is quoted. A private event for another peer
-// shows "(private to <peer>)" in place of its body.
+// or with a mark, is quoted. A private event for another peer shows
+// "(private to <peer>)" in place of its body, one that is not authentic
+// the not-authentic mark.
 var eventTextEncoder = cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *EventOutput) error {
 	body := printable(out.Body)
-	if out.Private {
+	switch {
+	case out.Private:
 		body = privateMark + out.To + ")"
+	case out.NotAuthentic:
+		body = notAuthenticMark
 	}
 	_, err := fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", out.Log, out.Seq, out.Cid, out.Time.Format(time.RFC3339Nano), body)
 	return err
 })
 
 func printable(b []byte) string {
-	if !utf8.Valid(b) || bytes.HasPrefix(b, []byte{'"'}) || bytes.HasPrefix(b, []byte(privateMark)) {
+	if !utf8.Valid(b) || bytes.HasPrefix(b, []byte{'"'}) || bytes.HasPrefix(b, []byte(privateMark)) || bytes.HasPrefix(b, []byte("(not authentic")) {
 		return strconv.Quote(string(b))
 	}
 	for _, r := range string(b) {
@@ -182,9 +193,12 @@ agrees on. Each event's signature is verified as it is read.
 
 Text output is one line an event: log, seq, CID, time, body (quoted when
 it is not printable text). A private event sealed to another peer (see
-'ipfs threads add --to') shows "(private to <peer>)" as its body. With
---enc=json the body is base64, a private event has "To" (its recipient),
-and "Private": true with a null body when this node cannot read it.
+'ipfs threads add --to') shows "(private to <peer>)" as its body; one to
+this node whose sealed key was made for another event (a member copied
+someone else's private event into its log) shows "(not authentic: ...)".
+With --enc=json the body is base64, a private event has "To" (its
+recipient), and "Private": true (sealed to another peer) or
+"NotAuthentic": true with a null body when this node does not read it.
 `,
 		},
 		Arguments: []cmds.Argument{
@@ -256,6 +270,9 @@ anywhere else cat fails, naming the recipient.
 			}
 			if rec.Private {
 				return cmds.Errorf(cmds.ErrClient, "event %s is private to %s: only that peer can read its body", c, rec.To)
+			}
+			if rec.NotAuthentic {
+				return cmds.Errorf(cmds.ErrClient, "event %s is not authentic: its writer copied a private event sealed for another event", c)
 			}
 			return res.Emit(bytes.NewReader(rec.Body))
 		},
