@@ -465,7 +465,15 @@ func EnvelopeLinks(data []byte) ([]cid.Cid, error) {
 // and, for version 3, that the block is the one its node determines (the
 // derived nonce, canonical encodings); not the signature: call Verify for
 // that, and Receivable for blocks from the network.
-func Open(blk blocks.Block, follow *Key) (*Event, error) {
+func Open(blk blocks.Block, follow *Key) (*Event, error) { return open(blk, follow, true) }
+
+// OpenStored is Open for a block that this node accepted before (through
+// Open, or sealed it): it skips the checks that make a version 3 block the
+// only one of its node, which held when the block was accepted and cannot
+// change under its CID. Reads of the local store use it.
+func OpenStored(blk blocks.Block, follow *Key) (*Event, error) { return open(blk, follow, false) }
+
+func open(blk blocks.Block, follow *Key, unique bool) (*Event, error) {
 	if blk.Cid().Prefix().Codec != EventCodec {
 		return nil, fmt.Errorf("%w: block %s has codec 0x%x, want 0x%x", ErrMalformed, blk.Cid(), blk.Cid().Prefix().Codec, EventCodec)
 	}
@@ -488,13 +496,16 @@ func Open(blk blocks.Block, follow *Key) (*Event, error) {
 		return nil, fmt.Errorf("%w: links: %v", ErrMalformed, err)
 	}
 	var nb []byte
-	if env.V == envelopeV3 {
+	switch {
+	case env.V == envelopeV3 && unique:
 		k := follow.subkeys()
 		nb, err = openDeterministic(k.node, &k.nonce, env.N, ad)
 		if errors.Is(err, ErrNonDeterministic) {
 			return nil, fmt.Errorf("%w: event %s: node %w", ErrMalformed, blk.Cid(), err)
 		}
-	} else {
+	case env.V == envelopeV3:
+		nb, err = openWith(follow.subkeys().node, env.N, ad)
+	default:
 		nb, err = follow.Open(env.N, ad)
 	}
 	if err != nil {
@@ -513,7 +524,7 @@ func Open(blk blocks.Block, follow *Key) (*Event, error) {
 			return nil, fmt.Errorf("%w: envelope link %d differs from the node", ErrMalformed, i)
 		}
 	}
-	if env.V == envelopeV3 {
+	if env.V == envelopeV3 && unique {
 		if err := checkCanonical(&n, nb, env.N, data); err != nil {
 			return nil, fmt.Errorf("%w: event %s: %v", ErrMalformed, blk.Cid(), err)
 		}

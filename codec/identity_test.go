@@ -114,6 +114,10 @@ func TestV3RefusesEveryOtherSealing(t *testing.T) {
 		if !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: opened (%v)", name, err)
 		}
+		// OpenStored, for blocks accepted before, does not look again.
+		if _, err := OpenStored(blk, f.follow); err != nil {
+			t.Errorf("%s: stored: %v", name, err)
+		}
 	}
 	// The derived sealing itself opens: the cases above fail for their
 	// difference alone.

@@ -87,6 +87,18 @@ func sealDeterministic(aead cipher.AEAD, nonceKey *[32]byte, plaintext, ad []byt
 // nonce is the one derived from the plaintext: a ciphertext sealed under
 // any other nonce, even with the right key, does not open.
 func openDeterministic(aead cipher.AEAD, nonceKey *[32]byte, sealed, ad []byte) ([]byte, error) {
+	pt, err := openWith(aead, sealed, ad)
+	if err != nil {
+		return nil, err
+	}
+	if string(syntheticNonce(nonceKey, pt, ad)) != string(sealed[:aead.NonceSize()]) {
+		return nil, ErrNonDeterministic
+	}
+	return pt, nil
+}
+
+// openWith opens nonce || ciphertext || tag.
+func openWith(aead cipher.AEAD, sealed, ad []byte) ([]byte, error) {
 	ns := aead.NonceSize()
 	if len(sealed) < ns+aead.Overhead() {
 		return nil, fmt.Errorf("%w: ciphertext of %d bytes is too short", ErrDecrypt, len(sealed))
@@ -94,9 +106,6 @@ func openDeterministic(aead cipher.AEAD, nonceKey *[32]byte, sealed, ad []byte) 
 	pt, err := aead.Open(nil, sealed[:ns], sealed[ns:], ad)
 	if err != nil {
 		return nil, ErrDecrypt
-	}
-	if string(syntheticNonce(nonceKey, pt, ad)) != string(sealed[:ns]) {
-		return nil, ErrNonDeterministic
 	}
 	return pt, nil
 }
@@ -178,17 +187,7 @@ func (k *Key) Seal(plaintext, ad []byte) ([]byte, error) {
 }
 
 // Open decrypts what Seal produced with the same ad.
-func (k *Key) Open(sealed, ad []byte) ([]byte, error) {
-	ns := k.aead.NonceSize()
-	if len(sealed) < ns+k.aead.Overhead() {
-		return nil, fmt.Errorf("%w: ciphertext of %d bytes is too short", ErrDecrypt, len(sealed))
-	}
-	pt, err := k.aead.Open(nil, sealed[:ns], sealed[ns:], ad)
-	if err != nil {
-		return nil, ErrDecrypt
-	}
-	return pt, nil
-}
+func (k *Key) Open(sealed, ad []byte) ([]byte, error) { return openWith(k.aead, sealed, ad) }
 
 // Overhead is how many bytes Seal adds to a plaintext.
 func Overhead() int { return chacha20poly1305.NonceSizeX + chacha20poly1305.Overhead }

@@ -375,7 +375,7 @@ func (in *ingestion) eventAt(ctx context.Context, logID ipel.LogID, seq uint64) 
 	if err != nil {
 		return nil, fmt.Errorf("log %s: event %d: %w", logID, seq, err)
 	}
-	return codec.Open(blk, in.th.follow)
+	return codec.OpenStored(blk, in.th.follow)
 }
 
 // readable checks, on a node that holds the read key, that an event's header

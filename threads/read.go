@@ -145,7 +145,7 @@ func (s *Service) readEvent(ctx context.Context, th *thread, logID ipel.LogID, c
 	if err != nil {
 		return Record{}, fmt.Errorf("event %s: %w", c, err)
 	}
-	ev, err := codec.Open(blk, th.follow)
+	ev, err := codec.OpenStored(blk, th.follow)
 	if err != nil {
 		return Record{}, err
 	}
@@ -284,7 +284,7 @@ func (s *Service) ListenFrom(ctx context.Context, tid ipel.ThreadID, from Cursor
 // signatures again. Events in the local index were verified when they were
 // stored (Ingest) or signed here (Append), and are content-addressed: the
 // block read is the block verified (its hash is checked by the blockstore's
-// CID and by codec.Open's AEAD under the follow key).
+// CID and by codec.OpenStored's AEAD under the follow key).
 func (s *Service) ListenBatches(ctx context.Context, tid ipel.ThreadID, from Cursor, batch int, fn func([]Record) error) error {
 	return s.listen(ctx, tid, from, false, max(batch, 1), fn)
 }

@@ -335,7 +335,7 @@ func (s *Service) readHeadClock(ctx context.Context, th *thread, st *logState) b
 	blk, err := s.deps.Blockstore.Get(ctx, st.head)
 	if err == nil {
 		var ev *codec.Event
-		if ev, err = codec.Open(blk, th.follow); err == nil {
+		if ev, err = codec.OpenStored(blk, th.follow); err == nil {
 			st.headClock = ev.Clock
 			return true
 		}
