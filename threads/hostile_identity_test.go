@@ -644,9 +644,21 @@ func TestFarFutureClockIsHeldOff(t *testing.T) {
 	if c := recordOf(t, a, tid, before.Cid).Clock; time.Unix(0, c.Wall).After(clock.now().Add(time.Second)) {
 		t.Fatalf("a's clock moved ahead to %v", time.Unix(0, c.Wall))
 	}
-	// The anti-entropy keeps refusing it until a's clock catches up.
-	if err := a.SyncNow(ctx, tid); !errors.Is(err, ErrClockAhead) {
+	// The anti-entropy keeps refusing it until a's clock catches up, and
+	// does not hold it against w, which relays it (no backoff).
+	if err := a.SyncNow(ctx, tid); !errors.Is(err, ErrClockAhead) || !onlyClockAhead(err) {
 		t.Fatalf("sync: %v", err)
+	}
+	ath, _ := a.thread(tid)
+	syncs := a.net.stats.syncs.Load()
+	a.net.syncSoon(ath, w.host.ID())
+	eventually(t, 10*time.Second, "a's sync with w", func() (bool, string) {
+		a.net.mu.Lock()
+		defer a.net.mu.Unlock()
+		return a.net.stats.syncs.Load() > syncs && !a.net.syncing[syncKey{tid, w.host.ID()}], ""
+	})
+	if a.net.inBackoff(w.host.ID()) {
+		t.Fatal("a backs off from w for events whose clock is ahead")
 	}
 	clock.add(time.Hour - MaxClockSkew + time.Minute)
 	if err := a.SyncNow(ctx, tid); err != nil {

@@ -148,18 +148,19 @@ func (n *network) syncWith(ctx context.Context, th *thread, p peer.ID) error {
 // errRefused marks a pull whose events this node refused.
 var errRefused = errors.New("events refused")
 
-// onlyClockAhead reports whether every error joined in err is about events
-// whose clock is ahead of this node's.
+// onlyClockAhead reports whether a sync failed only on events whose clock
+// is ahead of this node's: every pull error that syncWith joined is one.
 func onlyClockAhead(err error) bool {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range j.Unwrap() {
-			if !onlyClockAhead(e) {
-				return false
-			}
-		}
-		return true
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok || !errors.Is(err, errRefused) {
+		return errors.Is(err, ErrClockAhead)
 	}
-	return errors.Is(err, ErrClockAhead)
+	for _, e := range j.Unwrap() {
+		if !errors.Is(e, ErrClockAhead) {
+			return false
+		}
+	}
+	return true
 }
 
 // headsDigest is a thread's heads as one comparable string.
