@@ -651,11 +651,18 @@ func TestFarFutureClockIsHeldOff(t *testing.T) {
 	}
 	ath, _ := a.thread(tid)
 	syncs := a.net.stats.syncs.Load()
-	a.net.syncSoon(ath, w.host.ID())
-	eventually(t, 10*time.Second, "a's sync with w", func() (bool, string) {
+	eventually(t, 10*time.Second, "a sync of a with w", func() (bool, string) {
 		a.net.mu.Lock()
-		defer a.net.mu.Unlock()
-		return a.net.stats.syncs.Load() > syncs && !a.net.syncing[syncKey{tid, w.host.ID()}], ""
+		running := a.net.syncing[syncKey{tid, w.host.ID()}]
+		a.net.mu.Unlock()
+		if running {
+			return false, "running"
+		}
+		if a.net.stats.syncs.Load() > syncs {
+			return true, ""
+		}
+		a.net.syncSoon(ath, w.host.ID())
+		return false, "started"
 	})
 	if a.net.inBackoff(w.host.ID()) {
 		t.Fatal("a backs off from w for events whose clock is ahead")
