@@ -6,8 +6,19 @@
 // with Kubo so that `ipfs dag get` and the garbage collector can read blocks.
 //
 // What a node without the thread's keys sees of an event block: a DAG-CBOR
-// map with a version, the links to the previous event of the same log and to
-// a separately stored body block (so that pinning and GC can walk a log), and
-// an opaque sealed byte string. No thread ID, log ID, sequence number, time,
-// or content is visible.
+// map with a version, the link to a separately stored body block (so that
+// pinning and GC keep it), and an opaque sealed byte string. No thread ID,
+// log ID, sequence number, time, or content is visible.
+//
+// An event is what its writer signed. Since envelope version 3 the node is
+// sealed deterministically under subkeys of the follow key (HKDF-SHA256;
+// the nonce is a keyed BLAKE2b hash of the node), and Open refuses any other
+// nonce or encoding, so an event has exactly one block and one CID; events
+// of earlier versions are compared by their signed node (Event.Signed).
+// The follow key's other use, thread proofs on the sync protocol, has a
+// subkey of its own.
+//
+// A private event's content key is sealed to its recipient together with
+// the event's thread, log and seq, so that a member who copies it into an
+// event of its own makes an event its recipient reads as not authentic.
 package codec

@@ -248,10 +248,10 @@ func TestSignatureCoversIdentity(t *testing.T) {
 func resealNode(t *testing.T, follow *Key, n Node) blocks.Block {
 	t.Helper()
 	nb, _ := Marshal(&n)
-	env := envelope{V: envelopeVersion, L: n.links(envelopeVersion)}
-	ad, _ := Marshal(env.L)
-	env.N, _ = follow.Seal(nb, ad)
-	eb, _ := Marshal(&env)
+	eb, err := sealEnvelope(follow, nb, n.links(EnvelopeVersion))
+	if err != nil {
+		t.Fatal(err)
+	}
 	blk, err := newBlock(EventCodec, eb)
 	if err != nil {
 		t.Fatal(err)

@@ -23,7 +23,10 @@ var (
 )
 
 // FuzzOpenEvent feeds arbitrary bytes as an event block: decoding must fail
-// cleanly or yield an event that can be verified and read without panics.
+// cleanly or yield an event that can be verified and read without panics,
+// and a version 3 block that opens must be the one its node determines.
+// The committed corpus has blocks of every envelope version, version 3
+// ones sealed under another nonce or encoded otherwise, and private events.
 func FuzzOpenEvent(f *testing.F) {
 	tid, _ := ipel.NewThreadIDSize(ipel.VariantRaw, 16)
 	sk, log, _ := ipel.NewLogIdentity()
@@ -32,7 +35,11 @@ func FuzzOpenEvent(f *testing.F) {
 	f.Add(ev.Block.RawData())
 	ev2, _ := Seal(sk, fuzzFollow, Position{Thread: tid, Log: log, Seq: 2, Prev: ev.Cid()}, c)
 	f.Add(ev2.Block.RawData())
+	pc, _ := SealContentTo(fuzzRead, []byte("seed"), time.Unix(1, 0), 1024, fuzzPeer.GetPublic())
+	ev3, _ := Seal(sk, fuzzFollow, Position{Thread: tid, Log: log, Seq: 3, Prev: ev2.Cid()}, pc)
+	f.Add(ev3.Block.RawData())
 	f.Add([]byte{0xa3, 0x61, 0x6c, 0x80, 0x61, 0x6e, 0x40, 0x61, 0x76, 0x01})
+	f.Add([]byte{0xa3, 0x61, 0x6c, 0x80, 0x61, 0x6e, 0x40, 0x61, 0x76, 0x03})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		blk, err := newBlock(EventCodec, data)
 		if err != nil {
@@ -42,11 +49,23 @@ func FuzzOpenEvent(f *testing.F) {
 		if err != nil {
 			return
 		}
+		if ev.Version == EnvelopeVersion {
+			nb, _ := Marshal(&ev.Node)
+			again, err := sealEnvelope(fuzzFollow, nb, ev.links(EnvelopeVersion))
+			if err != nil || !bytes.Equal(again, data) {
+				t.Fatalf("a version 3 block opened that its node does not determine: %v", err)
+			}
+		}
+		_ = ev.Receivable()
+		if _, err := ev.Signed(); err != nil {
+			t.Fatalf("opened event does not encode: %v", err)
+		}
 		if id, err := ev.LogID(); err == nil {
 			_ = ev.Verify(tid, id)
 		}
 		if h, err := ev.OpenHeader(fuzzRead); err == nil && ev.Body != nil {
 			_, _ = OpenBody(h, ev.Body)
+			_, _ = ev.OpenBodyAs(h, ev.Body, fuzzPeer)
 		}
 		_, _ = EnvelopeLinks(data)
 	})

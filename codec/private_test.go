@@ -87,7 +87,7 @@ func TestPrivateEventOpensForRecipientOnly(t *testing.T) {
 				t.Fatalf("time %v", h.WallTime())
 			}
 			sealed := sealedBody(ev, bb)
-			body, err := OpenBodyAs(h, sealed, recipientKey)
+			body, err := ev.OpenBodyAs(h, sealed, recipientKey)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -98,7 +98,7 @@ func TestPrivateEventOpensForRecipientOnly(t *testing.T) {
 			if _, err := OpenBody(h, sealed); !errors.Is(err, ErrNotRecipient) {
 				t.Fatalf("without identity: %v", err)
 			}
-			if _, err := OpenBodyAs(h, sealed, otherKey); !errors.Is(err, ErrNotRecipient) {
+			if _, err := ev.OpenBodyAs(h, sealed, otherKey); !errors.Is(err, ErrNotRecipient) {
 				t.Fatalf("other identity: %v", err)
 			}
 			// Nor does another key open the sealed content key directly.
@@ -106,7 +106,7 @@ func TestPrivateEventOpensForRecipientOnly(t *testing.T) {
 				t.Fatalf("other key opened the sealed content key: ok %v, err %v", ok, err)
 			}
 			// The log key that signed it is no recipient either.
-			if _, err := OpenBodyAs(h, sealed, f.sk); !errors.Is(err, ErrNotRecipient) {
+			if _, err := ev.OpenBodyAs(h, sealed, f.sk); !errors.Is(err, ErrNotRecipient) {
 				t.Fatalf("sender's log key: %v", err)
 			}
 		})
@@ -144,23 +144,23 @@ func TestPrivateEventTampering(t *testing.T) {
 	bad := h
 	bad.SealedKey = append([]byte(nil), h.SealedKey...)
 	bad.SealedKey[len(bad.SealedKey)-1] ^= 1
-	if _, err := OpenBodyAs(bad, ev.Body, recipientKey); !errors.Is(err, ErrDecrypt) {
+	if _, err := ev.OpenBodyAs(bad, ev.Body, recipientKey); !errors.Is(err, ErrDecrypt) {
 		t.Fatalf("flipped sealed key: %v", err)
 	}
 	// A flipped bit in the sealed body: the AEAD refuses it.
 	body := append([]byte(nil), ev.Body...)
 	body[len(body)-1] ^= 1
-	if _, err := OpenBodyAs(h, body, recipientKey); !errors.Is(err, ErrDecrypt) {
+	if _, err := ev.OpenBodyAs(h, body, recipientKey); !errors.Is(err, ErrDecrypt) {
 		t.Fatalf("flipped body: %v", err)
 	}
 	// Redirected to another peer: that peer cannot open what was sealed to
 	// the first, and the first is no longer the recipient.
 	redirected := h
 	redirected.To = []byte(other)
-	if _, err := OpenBodyAs(redirected, ev.Body, otherKey); !errors.Is(err, ErrDecrypt) {
+	if _, err := ev.OpenBodyAs(redirected, ev.Body, otherKey); !errors.Is(err, ErrDecrypt) {
 		t.Fatalf("redirected, other peer: %v", err)
 	}
-	if _, err := OpenBodyAs(redirected, ev.Body, recipientKey); !errors.Is(err, ErrNotRecipient) {
+	if _, err := ev.OpenBodyAs(redirected, ev.Body, recipientKey); !errors.Is(err, ErrNotRecipient) {
 		t.Fatalf("redirected, first recipient: %v", err)
 	}
 	// A sealed invite is not a content key, even for its invitee.
@@ -170,7 +170,7 @@ func TestPrivateEventTampering(t *testing.T) {
 	}
 	swapped := h
 	swapped.SealedKey = inv
-	if _, err := OpenBodyAs(swapped, ev.Body, recipientKey); !errors.Is(err, ErrDecrypt) {
+	if _, err := ev.OpenBodyAs(swapped, ev.Body, recipientKey); !errors.Is(err, ErrDecrypt) {
 		t.Fatalf("invite as content key: %v", err)
 	}
 	// Malformed headers, sealed under the read key by a reader.

@@ -134,10 +134,13 @@ func EncodeMessage(m *Message) ([]byte, error) { return encMode.Marshal(m) }
 
 // ThreadAuth proves that the sender holds a thread's follow key, bound to
 // the sender and the receiver (empty for a pubsub broadcast), so that a proof
-// seen once cannot be replayed by another peer.
+// seen once cannot be replayed by another peer. It is an HMAC-SHA256 under
+// a subkey of the follow key (HKDF, see subkeys), not under the key that
+// seals anything.
 func ThreadAuth(follow *Key, thread, from, to []byte) []byte {
-	mac := hmac.New(sha256.New, follow.raw[:])
-	mac.Write([]byte("kubo-threads/auth/v1\x00"))
+	proof := follow.subkeys().proof
+	mac := hmac.New(sha256.New, proof[:])
+	mac.Write([]byte("kubo-threads/auth/v2\x00"))
 	for _, part := range [][]byte{thread, from, to} {
 		var n [binary.MaxVarintLen64]byte
 		mac.Write(n[:binary.PutUvarint(n[:], uint64(len(part)))])

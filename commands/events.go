@@ -138,19 +138,22 @@ func readBody(req *cmds.Request, limit int) ([]byte, error) {
 
 // EventOutput is an event as `log` and `listen` print it. In JSON the body
 // is base64. To is a private event's recipient (omitted for ordinary
-// events); Private is set, and Body null, when it is sealed to another peer.
+// events); Private is set, and Body null, when it is sealed to another peer;
+// NotAuthentic is set, and Body null, for a private event to this node
+// whose sealed key was made for another event (its writer copied it).
 type EventOutput struct {
-	Log     string
-	Seq     uint64
-	Cid     string
-	Time    time.Time
-	Body    []byte
-	To      string `json:",omitempty"`
-	Private bool   `json:",omitempty"`
+	Log          string
+	Seq          uint64
+	Cid          string
+	Time         time.Time
+	Body         []byte
+	To           string `json:",omitempty"`
+	Private      bool   `json:",omitempty"`
+	NotAuthentic bool   `json:",omitempty"`
 }
 
 func eventOutput(r threads.Record) *EventOutput {
-	out := &EventOutput{Log: r.Log.String(), Seq: r.Seq, Cid: r.Cid.String(), Time: r.Time.UTC(), Body: r.Body, Private: r.Private}
+	out := &EventOutput{Log: r.Log.String(), Seq: r.Seq, Cid: r.Cid.String(), Time: r.Time.UTC(), Body: r.Body, Private: r.Private, NotAuthentic: r.NotAuthentic}
 	if r.To != "" {
 		out.To = r.To.String()
 	}
@@ -158,8 +161,12 @@ func eventOutput(r threads.Record) *EventOutput {
 }
 
 // privateMark starts the body column of a private event sealed to another
-// peer; a body that starts with it is quoted.
-const privateMark = "(private to "
+// peer, notAuthenticMark is the body column of a private event that is not
+// authentic; a body that starts like either is quoted.
+const (
+	privateMark      = "(private to "
+	notAuthenticMark = "(not authentic: a private event sealed for another event)"
+)
 
 // previewWidth is how many columns of a body the text output of log and
 // listen prints without --full.
@@ -167,16 +174,18 @@ const previewWidth = 64
 
 // eventTextEncoder prints one line an event: log, seq, CID, time, body. The
 // body column is the body as is when it is printable UTF-8 on one line of at
-// most previewWidth characters that starts with neither a quote nor the
-// private mark; otherwise it is Go-quoted, and, unless --full is given,
-// shortened to a quoted prefix of at most previewWidth columns followed by
-// "... (N bytes)". A private event for another peer shows
-// "(private to <peer>)" in place of its body.
+// most previewWidth characters that starts with neither a quote nor a mark;
+// otherwise it is Go-quoted, and, unless --full is given, shortened to a
+// quoted prefix of at most previewWidth columns followed by "... (N bytes)".
+// A private event for another peer shows "(private to <peer>)" in place of
+// its body, one that is not authentic the not-authentic mark.
 var eventTextEncoder = cmds.MakeTypedEncoder(func(req *cmds.Request, w io.Writer, out *EventOutput) error {
 	var body string
 	switch full, _ := req.Options[fullOption].(bool); {
 	case out.Private:
 		body = privateMark + out.To + ")"
+	case out.NotAuthentic:
+		body = notAuthenticMark
 	case full:
 		body = printable(out.Body)
 	default:
@@ -194,7 +203,7 @@ func fullBodiesOption() cmds.Option {
 }
 
 // printable returns b as is when it is printable UTF-8 on one line that
-// starts with neither a quote nor the private mark, and Go-quoted otherwise.
+// starts with neither a quote nor a mark, and Go-quoted otherwise.
 func printable(b []byte) string {
 	if verbatim(b) {
 		return string(b)
@@ -203,7 +212,7 @@ func printable(b []byte) string {
 }
 
 func verbatim(b []byte) bool {
-	if !utf8.Valid(b) || bytes.HasPrefix(b, []byte{'"'}) || bytes.HasPrefix(b, []byte(privateMark)) {
+	if !utf8.Valid(b) || bytes.HasPrefix(b, []byte{'"'}) || bytes.HasPrefix(b, []byte(privateMark)) || bytes.HasPrefix(b, []byte("(not authentic")) {
 		return false
 	}
 	for _, r := range string(b) {
@@ -253,12 +262,14 @@ line of at most 64 characters (and starts with neither '"' nor
 to a quoted prefix followed by '... (<size> bytes)'. --full prints every
 body whole (quoted when it is not printable text); 'ipfs threads cat'
 writes one as it was added. A private event sealed to another peer (see
-'ipfs threads add --to') shows "(private to <peer>)" as its body.
+'ipfs threads add --to') shows "(private to <peer>)" as its body; one to
+this node whose sealed key was made for another event (a member copied
+someone else's private event into its log) shows "(not authentic: ...)".
 
 --enc=json prints one object an event: {"Log", "Seq", "Cid", "Time",
 "Body"}, the body whole, in base64. A private event adds "To" (its
-recipient) and, where this node cannot read it, "Private": true with a
-null body.
+recipient) and, where this node cannot read it, "Private": true (sealed
+to another peer) or "NotAuthentic": true, with a null body.
 
 Fails when the thread ID or --log is malformed, the thread or the log is
 unknown, or this node holds no read key (a follower).
@@ -350,6 +361,9 @@ Example:
 			}
 			if rec.Private {
 				return cmds.Errorf(cmds.ErrClient, "event %s is private to %s: only that peer can read its body", c, rec.To)
+			}
+			if rec.NotAuthentic {
+				return cmds.Errorf(cmds.ErrClient, "event %s is not authentic: its writer copied a private event sealed for another event", c)
 			}
 			return res.Emit(bytes.NewReader(rec.Body))
 		},

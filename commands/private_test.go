@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,8 +33,16 @@ func TestPrivateEventText(t *testing.T) {
 	if !strings.HasSuffix(got, "\thi\n") {
 		t.Errorf("recipient: %q", got)
 	}
-	// A body that looks like the mark is quoted.
+	// A copied private event to this node: the not-authentic mark.
+	got = enc(&EventOutput{Log: "L", Seq: 2, Cid: "C", Time: at, To: "12D3KooWme", NotAuthentic: true})
+	if want := "L\t2\tC\t1970-01-01T00:00:01Z\t" + notAuthenticMark + "\n"; got != want {
+		t.Errorf("not authentic: %q, want %q", got, want)
+	}
+	// A body that looks like a mark is quoted.
 	if got := printable([]byte("(private to someone)")); got != `"(private to someone)"` {
+		t.Errorf("mark-like body: %s", got)
+	}
+	if got := printable([]byte(notAuthenticMark)); got != strconv.Quote(notAuthenticMark) {
 		t.Errorf("mark-like body: %s", got)
 	}
 	var ce cmds.Error

@@ -194,7 +194,7 @@ func userError(err error) error {
 	for _, target := range []error{
 		threads.ErrThreadNotFound, threads.ErrEventNotFound, threads.ErrLogNotFound,
 		threads.ErrEmptyBody, threads.ErrBodyTooLarge, threads.ErrNotWriter, threads.ErrNoReadKey,
-		threads.ErrNoSnapshot, threads.ErrNoCompaction, threads.ErrBadRecipient,
+		threads.ErrNoSnapshot, threads.ErrNoCompaction, threads.ErrBadRecipient, threads.ErrNoReadRole,
 		views.ErrUnknownCollection, views.ErrDocNotFound, views.ErrBadDocument, views.ErrSchema,
 		views.ErrBadQuery, views.ErrBadCollection, views.ErrBadField, views.ErrBadSchema,
 		views.ErrNotAccessControlled, views.ErrForbidden, views.ErrNoCompaction, threads.ErrNeedEd25519,

@@ -29,10 +29,12 @@ func inviteCmd(p Provider) *cmds.Command {
 Creates an invite for a peer: the thread ID, where its logs are, and the
 keys of the role (follow: the follow key; read: follow and read keys;
 write: the same, and the joiner creates a log of its own), sealed to the
-peer's public key so that only that peer can open it. When the peer is
-reachable the invite is also delivered to its node ('ipfs threads invites'
-lists it there). Prints the invite: pass it on out of band, or let the peer
-run 'ipfs threads join <invite>'.
+peer's public key so that only that peer can open it. Raw threads offer
+no read role (any holder of the read key can write a log the others
+accept): use an access-controlled thread (--variant acl) for readers.
+When the peer is reachable the invite is also delivered to its node
+('ipfs threads invites' lists it there). Prints the invite: pass it on out
+of band, or let the peer run 'ipfs threads join <invite>'.
 
 In an access-controlled thread only an admin of its ACL invites: the
 invite first grants the peer the role in the ACL (write, read, follow or
@@ -59,7 +61,7 @@ Example:
 			cmds.StringArg("peer", true, false, "Peer ID of the invitee."),
 		},
 		Options: []cmds.Option{
-			cmds.StringOption("role", "Role: write, read or follow (access-controlled threads: also delete).").WithDefault("write"),
+			cmds.StringOption("role", "Role: write or follow (access-controlled threads: also read and delete).").WithDefault("write"),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
 			b, tid, err := threadArg(p, req, env)

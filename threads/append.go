@@ -197,7 +197,11 @@ func (s *Service) storeEvents(ctx context.Context, th *thread, st *logState, eve
 	}
 	last := events[len(events)-1]
 	next := *st
-	next.head, next.seq = last.Cid(), last.Seq
+	next.head, next.seq, next.headClock = last.Cid(), last.Seq, last.Clock
+	// The first event may take the place of the stored head (a copy of it
+	// under the CID the chain names, see Ingest): the retention DAG, which
+	// lists the head, is then rebuilt from the index.
+	replaced := events[0].Seq <= st.seq
 	rec, err := next.record()
 	if err != nil {
 		return err
@@ -219,7 +223,10 @@ func (s *Service) storeEvents(ctx context.Context, th *thread, st *logState, eve
 	}
 	moved = true
 	th.mu.Lock()
-	st.head, st.seq = next.head, next.seq
+	st.head, st.seq, st.headClock = next.head, next.seq, next.headClock
+	if replaced {
+		st.ret = &retention{base: st.base}
+	}
 	if !th.removed {
 		close(th.changed) // wake listeners
 		th.changed = make(chan struct{})

@@ -93,17 +93,25 @@ func (n *network) pullLog(ctx context.Context, th *thread, p peer.ID, logID ipel
 // pullFrom pulls a log from a peer up to seq `to`, in batches, until the
 // peer has nothing more. When the peer answers that it compacted the next
 // events, pullFrom returns the peer's base and pulls nothing more from it.
+// When the peer's next event continues another copy of this node's head
+// (see otherCopyError), it pulls once more from the head itself.
 func (n *network) pullFrom(ctx context.Context, th *thread, p peer.ID, logID ipel.LogID, to uint64) (uint64, error) {
+	var rewound bool
+	from := uint64(0) // 0: after the head
 	for {
 		have := th.seqOf(logID)
 		if have >= to {
 			return 0, nil
 		}
+		if from == 0 {
+			from = have + 1
+		}
 		start := time.Now()
 		resp, err := n.request(ctx, p, &codec.Message{
 			Type: codec.MsgPull, Thread: th.id.Bytes(), Auth: n.auth(th, p),
-			Log: []byte(logID), From: have + 1, Max: pullBatch,
+			Log: []byte(logID), From: from, Max: pullBatch,
 		})
+		from = 0
 		n.s.met.pull.Observe(time.Since(start).Seconds())
 		if err != nil {
 			return 0, err
@@ -124,8 +132,13 @@ func (n *network) pullFrom(ctx context.Context, th *thread, p peer.ID, logID ipe
 		}
 		res, err := n.ingest(ctx, th, p, evBlocks, bodies)
 		n.stats.pulled.Add(uint64(res.Stored))
+		var other *otherCopyError
+		if errors.As(err, &other) && !rewound {
+			rewound, from = true, other.seq
+			continue
+		}
 		if err != nil {
-			return 0, fmt.Errorf("pull %s from %s: %w", logID, p, err)
+			return 0, fmt.Errorf("pull %s from %s: %w: %w", logID, p, errRefused, err)
 		}
 		if res.Stored == 0 {
 			return 0, nil

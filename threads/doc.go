@@ -10,9 +10,11 @@
 // Datastore layout, under the namespace it is given:
 //
 //	/m/<thread>                  thread record: variant, keys held
-//	/lg/<thread>/<log>           log record: identity, head, seq, pinned head
+//	/lg/<thread>/<log>           log record: identity, head, its clock, seq, pinned head
 //	/ev/<thread>/<log>/<seq>     CID of the event at seq (seq as 16 hex digits)
-//	/eq/<thread>/<log>/<seq>/<cid>  a conflicting event's block (equivocation evidence)
+//	/eq/<thread>/<log>/<seq>/<cid>  equivocation evidence: the conflicting signed
+//	                             node (or its digest), at most 4 per log (earlier
+//	                             versions kept the conflicting block)
 //	/sn/<thread>                 the latest snapshot: root, cursor, maker
 //
 // Every append writes its blocks first, then the index entries and the new

@@ -10,7 +10,8 @@ import (
 
 // hybridClock issues hybrid logical clock readings: wall time when it moves
 // forward, otherwise the last wall time with a higher counter. Readings never
-// go backwards, and observing a remote reading moves the clock past it.
+// go backwards, and observing a remote reading moves the clock past it, but
+// never more than MaxClockSkew ahead of the wall clock.
 type hybridClock struct {
 	mu   sync.Mutex
 	now  func() time.Time
@@ -37,21 +38,27 @@ func (c *hybridClock) Next() codec.Clock {
 	return c.last
 }
 
-// maxClockSkew is how far ahead of the local wall clock a remote reading may
-// be and still move this clock: a writer cannot drag every replica's clock
-// into the future (and so win every later conflict) by claiming a time far
-// ahead.
-const maxClockSkew = time.Minute
-
-// Observe moves the clock past a reading seen on another replica, unless the
-// reading is more than maxClockSkew ahead of the local wall clock.
+// Observe moves the clock up to a reading seen on another replica, at most
+// to MaxClockSkew ahead of the local wall clock: a writer cannot drag this
+// clock (and so every later write of this node) into the future.
 func (c *hybridClock) Observe(remote codec.Clock) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if remote.Wall > c.now().Add(maxClockSkew).UnixNano() {
-		return
+	if limit := c.now().Add(MaxClockSkew).UnixNano(); remote.Wall > limit {
+		remote = codec.Clock{Wall: limit}
 	}
 	if remote.Compare(c.last) > 0 {
 		c.last = remote
+	}
+}
+
+// Advance moves the clock up to a reading of this node's own (its logs'
+// heads at start), however far ahead: its next readings must follow them,
+// or its next events would go backwards in their logs.
+func (c *hybridClock) Advance(own codec.Clock) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if own.Compare(c.last) > 0 {
+		c.last = own
 	}
 }

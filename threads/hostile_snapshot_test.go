@@ -102,7 +102,7 @@ func TestJoinWithoutSnapshotNeverTruncates(t *testing.T) {
 	appendN(t, a, tid, 1103)
 	snapshotAt(t, a, tid, 1000)
 
-	if _, err := b.JoinWith(ctx, inviteFrom(t, a, b, tid, codec.RoleRead), JoinOptions{}); err != nil {
+	if _, err := b.JoinWith(ctx, inviteFrom(t, a, b, tid, codec.RoleWrite), JoinOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 20*time.Second, "B to hold A's log", func() (bool, string) {
@@ -114,7 +114,7 @@ func TestJoinWithoutSnapshotNeverTruncates(t *testing.T) {
 	}
 
 	gc.block(a.host.ID())
-	if _, err := c.JoinWith(ctx, inviteFrom(t, b, c, tid, codec.RoleRead), JoinOptions{FullReplay: true}); err != nil {
+	if _, err := c.JoinWith(ctx, inviteFrom(t, b, c, tid, codec.RoleWrite), JoinOptions{FullReplay: true}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 20*time.Second, "C to report the blocked catch-up", func() (bool, string) {
@@ -195,7 +195,7 @@ func TestCompactedAnswerPullsFromOtherPeers(t *testing.T) {
 	aLog := ownLogOf(t, a, tid)
 	appendN(t, a, tid, 300)
 	snapshotAt(t, a, tid, 250)
-	if _, err := b.JoinWith(ctx, inviteFrom(t, a, b, tid, codec.RoleRead), JoinOptions{}); err != nil {
+	if _, err := b.JoinWith(ctx, inviteFrom(t, a, b, tid, codec.RoleWrite), JoinOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 20*time.Second, "B to hold A's log", func() (bool, string) {
@@ -205,7 +205,7 @@ func TestCompactedAnswerPullsFromOtherPeers(t *testing.T) {
 	// E joins knowing only B, out of its reach (so the join's own sync
 	// does nothing); then it learns that A serves the log too.
 	ge.block(b.host.ID())
-	if _, err := e.JoinWith(ctx, inviteListing(t, b, e, tid, codec.RoleRead, b), JoinOptions{FullReplay: true}); err != nil {
+	if _, err := e.JoinWith(ctx, inviteListing(t, b, e, tid, codec.RoleWrite, b), JoinOptions{FullReplay: true}); err != nil {
 		t.Fatal(err)
 	}
 	unblock(ge, b.host.ID())
@@ -327,10 +327,10 @@ func TestCompactedAnswerNeverLoadsAForgedSnapshot(t *testing.T) {
 			}
 			tid := ti.ID
 			appendN(t, a, tid, 5)
-			if _, err := v.JoinWith(ctx, inviteFrom(t, a, v, tid, codec.RoleRead), JoinOptions{FullReplay: true}); err != nil {
+			if _, err := v.JoinWith(ctx, inviteFrom(t, a, v, tid, codec.RoleWrite), JoinOptions{FullReplay: true}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := f.JoinWith(ctx, inviteFrom(t, a, f.testNode, tid, codec.RoleRead), JoinOptions{FullReplay: true}); err != nil {
+			if _, err := f.JoinWith(ctx, inviteFrom(t, a, f.testNode, tid, codec.RoleWrite), JoinOptions{FullReplay: true}); err != nil {
 				t.Fatal(err)
 			}
 			eventually(t, 20*time.Second, "V and the forger to hold A's events", func() (bool, string) {
@@ -415,7 +415,7 @@ func TestJoinTakesOnlyTheInvitersOwnSignedSnapshot(t *testing.T) {
 	appendN(t, a, tid, 30)
 	snapshotAt(t, a, tid, 20)
 	f := newForger(t)
-	if _, err := f.JoinWith(ctx, inviteFrom(t, a, f.testNode, tid, codec.RoleRead), JoinOptions{}); err != nil {
+	if _, err := f.JoinWith(ctx, inviteFrom(t, a, f.testNode, tid, codec.RoleWrite), JoinOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 20*time.Second, "the inviter to hold A's log", func() (bool, string) {
@@ -465,7 +465,7 @@ func TestJoinTakesOnlyTheInvitersOwnSignedSnapshot(t *testing.T) {
 			f.serveSnapshot(tc.root, pages)
 			v := newTestNode(t, nodeOpts{noPubsub: true})
 			connect(t, v, a)
-			if _, err := v.JoinWith(ctx, inviteFrom(t, f.testNode, v, tid, codec.RoleRead), JoinOptions{}); err != nil {
+			if _, err := v.JoinWith(ctx, inviteFrom(t, f.testNode, v, tid, codec.RoleWrite), JoinOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			eventually(t, 20*time.Second, "V to hold A's log", func() (bool, string) {
@@ -498,7 +498,7 @@ func TestSnapshotDownloadIsBounded(t *testing.T) {
 	tid := mustCreate(t, a.Service)
 	appendN(t, a, tid, 3)
 	f := newForger(t)
-	if _, err := f.JoinWith(ctx, inviteFrom(t, a, f.testNode, tid, codec.RoleRead), JoinOptions{FullReplay: true}); err != nil {
+	if _, err := f.JoinWith(ctx, inviteFrom(t, a, f.testNode, tid, codec.RoleWrite), JoinOptions{FullReplay: true}); err != nil {
 		t.Fatal(err)
 	}
 	read := f.readKey(t, tid)
@@ -540,7 +540,7 @@ func TestSnapshotDownloadIsBounded(t *testing.T) {
 			f.serveSnapshot(tc.root, tc.pages)
 			before := f.count(codec.MsgBlocks)
 			v := newTestNode(t, nodeOpts{noPubsub: true})
-			text := inviteFrom(t, f.testNode, v, tid, codec.RoleRead)
+			text := inviteFrom(t, f.testNode, v, tid, codec.RoleWrite)
 			peak := heapPeak(func() {
 				if _, err := v.JoinWith(ctx, text, JoinOptions{}); err != nil {
 					t.Error(err)
@@ -593,7 +593,7 @@ func TestAccessControlledThreadsTakeNoSnapshot(t *testing.T) {
 		t.Fatalf("served a snapshot of an access-controlled thread: %v", err)
 	}
 	f := newForger(t)
-	if _, err := f.JoinWith(ctx, inviteFrom(t, a, f.testNode, tid, codec.RoleRead), JoinOptions{}); err != nil {
+	if _, err := f.JoinWith(ctx, inviteFrom(t, a, f.testNode, tid, codec.RoleWrite), JoinOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// The forger offers a snapshot it signed itself.
@@ -607,7 +607,7 @@ func TestAccessControlledThreadsTakeNoSnapshot(t *testing.T) {
 	f.serveSnapshot(root, map[cid.Cid][]byte{page.Cid(): page.RawData()})
 	v := newTestNode(t, nodeOpts{noPubsub: true})
 	connect(t, v, a)
-	if _, err := v.JoinWith(ctx, inviteFrom(t, f.testNode, v, tid, codec.RoleRead), JoinOptions{}); err != nil {
+	if _, err := v.JoinWith(ctx, inviteFrom(t, f.testNode, v, tid, codec.RoleWrite), JoinOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 20*time.Second, "V to replay A's log", func() (bool, string) {

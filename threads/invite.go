@@ -18,8 +18,14 @@ import (
 // fill the store.
 const maxInvites = 256
 
-// ErrAlreadyMember is returned when joining a thread this node holds.
-var ErrAlreadyMember = errors.New("this node already holds the thread")
+var (
+	// ErrAlreadyMember is returned when joining a thread this node holds.
+	ErrAlreadyMember = errors.New("this node already holds the thread")
+	// ErrNoReadRole is returned when inviting a reader to a raw thread: there
+	// a reader could not be kept from writing, since any holder of the read
+	// key can make itself a log that the other members accept.
+	ErrNoReadRole = errors.New("raw threads offer no read role: any holder of the read key can write a log the other members accept; create the thread with --variant acl, whose replicas enforce roles, or invite as writer or follower")
+)
 
 // InviteResult is a created invite.
 type InviteResult struct {
@@ -28,7 +34,10 @@ type InviteResult struct {
 }
 
 // Invite creates an invite for a peer to a thread with a role, sealed to the
-// peer's public key, and delivers it to the peer when it is reachable.
+// peer's public key, and delivers it to the peer when it is reachable. The
+// read role is offered by access-controlled threads only (ErrNoReadRole):
+// a raw thread cannot keep a holder of its read key from writing. (Read
+// invites made before this rule still join, and their holders can write.)
 func (s *Service) Invite(ctx context.Context, tid ipel.ThreadID, to peer.ID, role codec.Role) (InviteResult, error) {
 	th, err := s.thread(tid)
 	if err != nil {
@@ -46,6 +55,9 @@ func (s *Service) Invite(ctx context.Context, tid ipel.ThreadID, to peer.ID, rol
 	th.mu.Unlock()
 	if role != codec.RoleFollow && th.read.Load() == nil {
 		return InviteResult{}, fmt.Errorf("invite %s as %s: %w", to, role, ErrNoReadKey)
+	}
+	if role == codec.RoleRead && tid.Variant() != ipel.VariantAccessControlled {
+		return InviteResult{}, fmt.Errorf("invite %s as reader: %w", to, ErrNoReadRole)
 	}
 	if role == codec.RoleWrite && !writer {
 		return InviteResult{}, fmt.Errorf("invite %s as writer: %w", to, ErrNotWriter)

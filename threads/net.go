@@ -22,8 +22,9 @@ import (
 )
 
 // ProtocolID is the libp2p protocol of thread sync: one request and one
-// response per stream.
-const ProtocolID = protocol.ID("/kubo-threads/sync/1.0.0")
+// response per stream. Version 2 proves membership under a subkey of the
+// follow key (codec.ThreadAuth); version 1 peers cannot prove it.
+const ProtocolID = protocol.ID("/kubo-threads/sync/2.0.0")
 
 const (
 	// streamTimeout bounds one request/response exchange.
@@ -363,6 +364,12 @@ func rejectReason(err error) string {
 		return "does not decrypt"
 	case errors.Is(err, codec.ErrMalformed):
 		return "malformed event"
+	case errors.Is(err, codec.ErrObsoleteFormat):
+		return "obsolete format"
+	case errors.Is(err, ErrClockAhead):
+		return "clock ahead"
+	case errors.Is(err, ErrClockBackwards):
+		return "clock goes backwards"
 	case errors.Is(err, ErrEquivocation):
 		return "equivocation"
 	case errors.Is(err, ErrMissingBody):
@@ -377,7 +384,7 @@ func firstLog(th *thread, evBlocks []blocks.Block) (ipel.LogID, bool) {
 	if len(evBlocks) == 0 {
 		return "", false
 	}
-	ev, err := verifyOne(th, evBlocks[0])
+	ev, err := openReceived(th, evBlocks[0])
 	if err != nil {
 		return "", false
 	}

@@ -396,7 +396,7 @@ func benchLateJoiner(b *testing.B, o netBenchOpts) {
 		b.StartTimer()
 		c0 := cpuTime()
 		t0 = time.Now()
-		benchInvite(b, a, c, tid, codec.RoleRead)
+		benchInvite(b, a, c, tid, codec.RoleWrite)
 		tC := waitSeq(b, c.Service, tid, aLog, lateJoinerEvents, 10*time.Minute)
 		b.StopTimer()
 		cpu += cpuTime() - c0

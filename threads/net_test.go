@@ -45,6 +45,7 @@ type nodeOpts struct {
 	// syncDelay makes every datastore Sync of the engine take this long
 	// (a slow disk), widening the windows between a check and a commit.
 	syncDelay time.Duration
+	now       func() time.Time // the node's wall clock; time.Now when nil
 }
 
 // slowSync is a datastore whose Sync takes a while.
@@ -71,6 +72,12 @@ func (g *blockGater) block(p peer.ID) {
 		g.blocked = map[peer.ID]bool{}
 	}
 	g.blocked[p] = true
+}
+
+func (g *blockGater) unblock(p peer.ID) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.blocked, p)
 }
 
 func (g *blockGater) allowed(p peer.ID) bool {
@@ -113,7 +120,7 @@ func newTestNode(t *testing.T, o nodeOpts) *testNode {
 	}
 	s, err := New(context.Background(), Deps{
 		Datastore: r.store, Blockstore: r.blocks, Pinner: r.pinner,
-		Host: h, PubSub: ps, Identity: h.Peerstore().PrivKey(h.ID()),
+		Host: h, PubSub: ps, Identity: h.Peerstore().PrivKey(h.ID()), Now: o.now,
 	}, Config{AntiEntropyInterval: o.interval, AcceptFollowInvites: o.follow})
 	if err != nil {
 		t.Fatal(err)
@@ -360,11 +367,13 @@ func TestFollowerServesWhenWriterIsGone(t *testing.T) {
 	if _, err := ev.OpenHeader(fth.follow); !errors.Is(err, codec.ErrDecrypt) {
 		t.Fatalf("follower decrypted a header: %v", err)
 	}
-	// b is invited as a reader, then a goes away: b catches up from f alone.
-	res, err := a.Invite(ctx, tid, b.host.ID(), codec.RoleRead)
-	if err != nil {
-		t.Fatal(err)
+	// b is invited as a reader (raw threads no longer offer the role; an
+	// invite made before still joins), then a goes away: b catches up from
+	// f alone.
+	if _, err := a.Invite(ctx, tid, b.host.ID(), codec.RoleRead); !errors.Is(err, ErrNoReadRole) {
+		t.Fatalf("read invite to a raw thread: %v", err)
 	}
+	res := InviteResult{Invite: issuedReadInvite(t, a, tid, b.host.ID())}
 	if err := a.host.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -473,7 +482,7 @@ func TestHostileInputIsRejected(t *testing.T) {
 	}
 	// An invite sealed to someone else is refused.
 	other := newTestNode(t, nodeOpts{})
-	res, _ := a.Invite(ctx, tid, other.host.ID(), codec.RoleRead)
+	res, _ := a.Invite(ctx, tid, other.host.ID(), codec.RoleWrite)
 	if _, err := m.Join(ctx, res.Invite); !errors.Is(err, codec.ErrBadInvite) {
 		t.Fatalf("foreign invite: %v", err)
 	}
@@ -523,7 +532,7 @@ func TestPubsubAloneDeliversWithoutDirectConnection(t *testing.T) {
 		}
 	}()
 	// The invite travels out of band: a cannot reach c.
-	res, err := a.Invite(ctx, tid, c.host.ID(), codec.RoleRead)
+	res, err := a.Invite(ctx, tid, c.host.ID(), codec.RoleWrite)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,10 @@ type Record struct {
 	// Private is set when the event is sealed to another peer than this
 	// node: it exists, but its Body is not readable here.
 	Private bool
+	// NotAuthentic is set, with a nil Body, for a private event to this
+	// node whose sealed content key was made for another event: its
+	// writer copied someone else's private event into its own log.
+	NotAuthentic bool
 }
 
 // Query selects events of a thread.
@@ -141,7 +145,7 @@ func (s *Service) readEvent(ctx context.Context, th *thread, logID ipel.LogID, c
 	if err != nil {
 		return Record{}, fmt.Errorf("event %s: %w", c, err)
 	}
-	ev, err := codec.Open(blk, th.follow)
+	ev, err := codec.OpenStored(blk, th.follow)
 	if err != nil {
 		return Record{}, err
 	}
@@ -179,7 +183,12 @@ func (s *Service) readEvent(ctx context.Context, th *thread, logID ipel.LogID, c
 		}
 		sealed = bb.RawData()
 	}
-	if rec.Body, err = codec.OpenBodyAs(h, sealed, s.deps.Identity); err != nil {
+	rec.Body, err = ev.OpenBodyAs(h, sealed, s.deps.Identity)
+	if errors.Is(err, codec.ErrNotAuthentic) {
+		rec.Body, rec.NotAuthentic = nil, true
+		return rec, nil
+	}
+	if err != nil {
 		return Record{}, fmt.Errorf("event %s: body: %w", c, err)
 	}
 	return rec, nil
@@ -275,7 +284,7 @@ func (s *Service) ListenFrom(ctx context.Context, tid ipel.ThreadID, from Cursor
 // signatures again. Events in the local index were verified when they were
 // stored (Ingest) or signed here (Append), and are content-addressed: the
 // block read is the block verified (its hash is checked by the blockstore's
-// CID and by codec.Open's AEAD under the follow key).
+// CID and by codec.OpenStored's AEAD under the follow key).
 func (s *Service) ListenBatches(ctx context.Context, tid ipel.ThreadID, from Cursor, batch int, fn func([]Record) error) error {
 	return s.listen(ctx, tid, from, false, max(batch, 1), fn)
 }

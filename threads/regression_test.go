@@ -179,7 +179,7 @@ func TestRegressionHoldBackUnboundedAcrossLogs(t *testing.T) {
 		if seq > 1 {
 			prev, _ = cid.Decode("bafkqaaa")
 		}
-		ev, err := codec.Seal(sk, fth.follow, codec.Position{Thread: tid, Log: logID, Seq: seq, Prev: prev}, c)
+		ev, err := codec.Seal(sk, fth.follow, codec.Position{Thread: tid, Log: logID, Seq: seq, Prev: prev, Clock: codec.Clock{Wall: int64(seq)}}, c)
 		if err != nil {
 			t.Fatal(err)
 		}

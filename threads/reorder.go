@@ -27,7 +27,7 @@ type pendingEvent struct {
 // (pubsub does not keep order), to be stored once the gap is filled.
 func (n *network) holdBack(th *thread, evBlocks []blocks.Block, bodies map[cid.Cid]blocks.Block) {
 	for _, blk := range evBlocks {
-		ev, err := verifyOne(th, blk)
+		ev, err := openReceived(th, blk)
 		if err != nil {
 			return
 		}

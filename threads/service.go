@@ -165,6 +165,10 @@ type logState struct {
 	head     cid.Cid
 	seq      uint64
 	pinned   cid.Cid // root of the retention DAG as last pinned
+	// headClock is the head's hybrid clock (zero when unknown: a log
+	// fast-forwarded to a snapshot's cursor); the next event's must be
+	// later.
+	headClock codec.Clock
 
 	// base is the last compacted seq: events base+1..seq are held; baseCid
 	// is the event at base (the prev of event base+1).
@@ -296,8 +300,13 @@ func (s *Service) openThread(ctx context.Context, rec *threadRecord) (*thread, e
 			st.sk, st.identity = sk, true
 		}
 		th.logs[st.id] = st
+		// Records written before head clocks were kept: read the head's.
+		save := lr.HeadClock == nil && st.head.Defined() && s.readHeadClock(ctx, th, st)
 		if st.sk != nil {
 			th.own = st
+			// This node's next event in the log must be later than its head,
+			// whatever the wall clock says now.
+			s.clock.Advance(st.headClock)
 		}
 		// A crash between the head commit and the pin update leaves the
 		// retention DAG behind the head: bring it up to date from the index.
@@ -306,13 +315,35 @@ func (s *Service) openThread(ctx context.Context, rec *threadRecord) (*thread, e
 			if err := s.repin(ctx, th, st); err != nil {
 				log.Warnf("thread %s: log %s: re-pin head: %s", tid, st.id, err)
 			} else if !before.Equals(st.pinned) {
-				if err := s.saveLog(ctx, th.id, st); err != nil {
-					return nil, err
-				}
+				save = true
+			}
+		}
+		if save {
+			if err := s.saveLog(ctx, th.id, st); err != nil {
+				return nil, err
 			}
 		}
 	}
 	return th, nil
+}
+
+// readHeadClock sets a log's head clock from its head event, and reports
+// whether it could (a log whose head is its compacted base has no event to
+// read it from: the clock stays unknown, zero).
+func (s *Service) readHeadClock(ctx context.Context, th *thread, st *logState) bool {
+	if st.seq <= st.base {
+		return false
+	}
+	blk, err := s.deps.Blockstore.Get(ctx, st.head)
+	if err == nil {
+		var ev *codec.Event
+		if ev, err = codec.OpenStored(blk, th.follow); err == nil {
+			st.headClock = ev.Clock
+			return true
+		}
+	}
+	log.Warnf("thread %s: log %s: read the head's clock: %s", th.id, st.id, err)
+	return false
 }
 
 // Close stops the service. Appends and reads in flight finish or fail with

@@ -343,7 +343,7 @@ func forge(t *testing.T, th *thread, st *logState, seq uint64, prev cid.Cid, bod
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := codec.Seal(st.sk, th.follow, codec.Position{Thread: th.id, Log: st.id, Seq: seq, Prev: prev}, c)
+	ev, err := codec.Seal(st.sk, th.follow, codec.Position{Thread: th.id, Log: st.id, Seq: seq, Prev: prev, Clock: codec.Clock{Wall: time.Now().UnixNano()}}, c)
 	if err != nil {
 		t.Fatal(err)
 	}

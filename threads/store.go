@@ -38,6 +38,10 @@ type logRecord struct {
 	Head     []byte `cbor:"head,omitempty"`
 	Seq      uint64 `cbor:"seq"`
 	Pinned   []byte `cbor:"pinned,omitempty"` // retention root as last pinned
+	// HeadClock is the head's hybrid clock (after a compaction that left
+	// the head at the base, the base's). Records written before it have
+	// none: it is read from the head event when the thread opens.
+	HeadClock *codec.Clock `cbor:"hc,omitempty"`
 	// Compaction: the log holds events Base+1..Seq; BaseCid is the event at
 	// Base; CEvents and CBytes count what was dropped.
 	Base    uint64 `cbor:"base,omitempty"`
@@ -115,6 +119,9 @@ func (r *logRecord) toState() (*logState, error) {
 		return nil, err
 	}
 	st := &logState{id: id, seq: r.Seq, base: r.Base, compactedEvents: r.CEvents, compactedBytes: r.CBytes}
+	if r.HeadClock != nil {
+		st.headClock = *r.HeadClock
+	}
 	if len(r.BaseCid) > 0 {
 		if st.baseCid, err = cid.Cast(r.BaseCid); err != nil {
 			return nil, fmt.Errorf("log %s: base: %w", id, err)
@@ -154,6 +161,8 @@ func (st *logState) record() (*logRecord, error) {
 	}
 	if st.head.Defined() {
 		r.Head = st.head.Bytes()
+		hc := st.headClock
+		r.HeadClock = &hc
 	}
 	if st.pinned.Defined() {
 		r.Pinned = st.pinned.Bytes()

@@ -88,9 +88,14 @@ func (n *network) syncSoon(th *thread, p peer.ID) {
 		n.stats.syncs.Add(1)
 		if err := n.syncWith(n.ctx, th, p); err != nil {
 			log.Debugf("sync %s with %s: %s", th.id, p, err)
-			if !onlyCatchUp(err) { // a blocked catch-up is not the peer's failure
+			// A blocked catch-up, or events whose clock is ahead of this
+			// node's (the writer's doing), are not the peer's failure.
+			if !eachLogError(err, notPeersFault) {
 				n.failed(p)
 				return
+			}
+			if errors.Is(err, ErrClockAhead) {
+				return // not synced: the next round pulls them again
 			}
 		}
 		n.succeeded(p)
@@ -107,8 +112,9 @@ func (n *network) syncSoon(th *thread, p peer.ID) {
 }
 
 // syncWith tells a peer where this node's logs are, then pulls every log the
-// peer holds further than this node. A log that cannot catch up does not
-// keep the others from being pulled: its error is returned with theirs.
+// peer holds further than this node. A log that cannot catch up, or whose
+// events this node refuses, does not keep the others from being pulled: the
+// per-log errors are returned joined.
 func (n *network) syncWith(ctx context.Context, th *thread, p peer.ID) error {
 	if _, err := n.request(ctx, p, &codec.Message{
 		Type: codec.MsgAnnounce, Thread: th.id.Bytes(), Auth: n.auth(th, p), Addrs: n.ownAnnouncement(th),
@@ -124,21 +130,51 @@ func (n *network) syncWith(ctx context.Context, th *thread, p peer.ID) error {
 	th.mu.Lock()
 	th.lag = lag
 	th.mu.Unlock()
-	var blocked []error
+	var logErrs []error
 	for _, h := range resp.Heads {
 		logID, err := ipel.LogIDFromBytes(h.Log)
 		if err != nil {
 			n.stats.reject(p, "bad log ID", err)
 			continue
 		}
-		if err := n.pullLog(ctx, th, p, logID, h.Seq); err != nil {
-			if !onlyCatchUp(err) {
-				return err
-			}
-			blocked = append(blocked, err)
+		// A log that cannot catch up, or whose events this node refuses (a
+		// writer's equivocation, clocks ahead or going backwards), does not
+		// keep the others from syncing.
+		err = n.pullLog(ctx, th, p, logID, h.Seq)
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrCannotCatchUp), errors.Is(err, errRefused):
+			logErrs = append(logErrs, err)
+		default:
+			return err
 		}
 	}
-	return errors.Join(blocked...)
+	return errors.Join(logErrs...)
+}
+
+// errRefused marks a pull whose events this node refused.
+var errRefused = errors.New("events refused")
+
+// eachLogError reports whether pred holds for every per-log error that a
+// sync joined (or for err itself when it is not such a join).
+func eachLogError(err error, pred func(error) bool) bool {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return pred(err)
+	}
+	for _, e := range j.Unwrap() {
+		if !pred(e) {
+			return false
+		}
+	}
+	return true
+}
+
+// notPeersFault reports whether a log's sync error is none of the peer's
+// doing: the log cannot catch up past a compaction, or its events' clock is
+// ahead of this node's.
+func notPeersFault(err error) bool {
+	return errors.Is(err, ErrCannotCatchUp) || errors.Is(err, ErrClockAhead)
 }
 
 // headsDigest is a thread's heads as one comparable string.

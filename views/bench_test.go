@@ -87,7 +87,7 @@ func BenchmarkJoin100k(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				c := newNetNode(b, 0)
 				start := time.Now()
-				c.join(b, a, tid, codec.RoleRead, threads.JoinOptions{FullReplay: mode.full})
+				c.join(b, a, tid, codec.RoleWrite, threads.JoinOptions{FullReplay: mode.full})
 				waitSame(b, tid, a, c)
 				total += time.Since(start)
 				b.StopTimer()

@@ -320,21 +320,22 @@ func TestFollower(t *testing.T) {
 		t.Fatalf("F: the follow invite is still listed after F followed: %+v", f.invites())
 	}
 
-	// A invites B (offline, never connected to anyone) to read, and leaves.
+	// A invites B (offline, never connected to anyone) to write (raw
+	// threads have no read role), and leaves.
 	t0 := time.Now()
 	var inv inviteOut
-	a.mustJSON(&inv, "threads", "invite", tid, b.id(), "--role", "read")
+	a.mustJSON(&inv, "threads", "invite", tid, b.id(), "--role", "write")
 	t.Logf("invite to an unreachable peer took %s (Delivered %v)", time.Since(t0).Round(time.Millisecond), inv.Delivered)
-	if inv.Invite == "" || inv.Role != "read" || inv.Delivered {
-		t.Fatalf("read invite to offline B: %+v, want an undelivered read invite", inv)
+	if inv.Invite == "" || inv.Role != "write" || inv.Delivered {
+		t.Fatalf("write invite to offline B: %+v, want an undelivered write invite", inv)
 	}
 	a.stop()
 
 	// B joins with the invite passed out of band and catches up from F.
 	b.start()
 	out := b.join(inv.Invite)
-	if out.ID != tid || !out.Keys.Read || out.Keys.Log != "" {
-		t.Fatalf("B: join returned %+v, want a reader of %s", out, tid)
+	if out.ID != tid || !out.Keys.Read || out.Keys.Log == "" {
+		t.Fatalf("B: join returned %+v, want a writer of %s", out, tid)
 	}
 	waitLogAt(t, b, tid, logA, 20)
 	evs := b.events(tid)
@@ -342,8 +343,8 @@ func TestFollower(t *testing.T) {
 		t.Fatalf("B: threads log lists %d events, want 20", len(evs))
 	}
 	checkLog(t, evs, acks, bodies)
-	if in := b.info(tid); len(in.Logs) != 1 || in.Logs[0].Head != headA {
-		t.Fatalf("B: info %+v, want A's log at head %s", in, headA)
+	if in := heads(b.info(tid)); len(in) != 2 || in[logA] != "20 "+headA {
+		t.Fatalf("B: heads %v, want A's log at head %s and B's own", in, headA)
 	}
 	var fromF bool
 	for _, e := range b.addrs(tid) {
@@ -433,8 +434,10 @@ func TestShareBadInput(t *testing.T) {
 		return
 	}
 
+	// Raw threads offer no read role.
+	check(a, "--variant acl", "threads", "invite", tid, b.id(), "--role", "read")
 	// A valid invite joins once; a second join of it is refused.
-	inv = a.invite(tid, b.id(), "read")
+	inv = a.invite(tid, b.id(), "write")
 	if out := b.join(inv.Invite); out.ID != tid {
 		t.Fatalf("B: join returned thread %s, want %s", out.ID, tid)
 	}

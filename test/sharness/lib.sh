@@ -35,6 +35,13 @@ export IPFS_BIN
 SHARNESS_BUILD_DIRECTORY=$THREADS_REPO_ROOT/bin
 export SHARNESS_BUILD_DIRECTORY
 
+# Go's caches stay the caller's (sharness moves HOME into the trash
+# directory), so that a test building a helper (test/attacker) reuses them.
+if command -v go >/dev/null 2>&1; then
+	GOCACHE=$(go env GOCACHE) GOMODCACHE=$(go env GOMODCACHE) GOPATH=$(go env GOPATH)
+	export GOCACHE GOMODCACHE GOPATH
+fi
+
 : "${SHARNESS_LIB:=/usr/share/sharness/sharness.sh}"
 if ! test -f "$SHARNESS_LIB"; then
 	echo "lib.sh: sharness not found at $SHARNESS_LIB (apt-get install sharness)" >&2

@@ -118,7 +118,7 @@ threads_cmd() {
 	"threads log") ipfsn A threads log "$T" "$_e" ;;
 	"threads cat") ipfsn A threads cat "$T" "$C1" "$_e" ;;
 	"threads listen") stream 2 A threads listen "$T" "$_e" ;;
-	"threads invite") ipfsn A threads invite "$T" "$BID" --role read "$_e" ;;
+	"threads invite") ipfsn A threads invite "$T" "$BID" --role write "$_e" ;;
 	"threads invites") ipfsn A threads invite "$T" "$BID" >/dev/null && ipfsn B threads invites "$_e" ;;
 	"threads join") ipfsn B threads join "$(fresh_invite)" "$_e" ;;
 	"threads addrs") ipfsn A threads addrs "$T" "$_e" ;;

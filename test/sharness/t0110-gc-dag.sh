@@ -26,9 +26,9 @@ test_expect_success 'ipfs dag get <event> shows JSON with keys l, n, v' '
 	test_cmp keys.want keys
 '
 
-test_expect_success 'dag get of a later event does not link the previous one (v2)' '
+test_expect_success 'dag get of a later event does not link the previous one (v3)' '
 	ipfs dag get "$(sed -n 2p cids)" >dag2.json &&
-	jq -e ".v == 2 and (.l | length) == 0" dag2.json
+	jq -e ".v == 3 and (.l | length) == 0" dag2.json
 '
 
 test_expect_success 'the log pin is a retention DAG listing every event by seq' '

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-test_description='three daemons: read invites, and followers (follower add, AcceptFollowInvites)'
+test_description='three daemons: the read role (access-controlled threads only), and followers (follower add, AcceptFollowInvites)'
 . "$(dirname "$0")/lib.sh"
 
-# Nodes A, B and F. A invites B to thread R as a reader: B reads and cannot
-# write. A adds F as a follower of thread T: F (AcceptFollowInvites) follows
+# Nodes A, B and F. A cannot invite B to a raw thread as a reader (raw
+# threads have no read role); it invites B to an access-controlled thread
+# as a reader: B cannot write. A adds F as a follower of thread T: F
+# (AcceptFollowInvites) follows
 # on its own, replicates every log and reads none. B, without
 # AcceptFollowInvites, follows thread V only once it joins the follow invite.
 
@@ -38,70 +40,48 @@ has_seq() {
 	test "$(seq_of "$1" "$2" "$3")" = "$4"
 }
 
-# --- role read ---
+# --- role read: access-controlled threads only ---
 
-test_expect_success 'A creates thread R with two events' '
+test_expect_success 'A creates a raw thread R with two events' '
 	R=$(ipfsn A threads create) &&
 	RLOG=$(ipfsn A threads info "$R" --enc=json | jq -r .Keys.Log) &&
 	echo "r one" | ipfsn A threads add -q "$R" >r.cids &&
 	echo "r two" | ipfsn A threads add -q "$R" >>r.cids
 '
 
-test_expect_success 'invite --role read --enc=json: Role read, Delivered true' '
-	ipfsn A threads invite "$R" "$BID" --role read --enc=json >rinv.json &&
-	jq -e ".Role == \"read\" and .Delivered == true" rinv.json &&
-	RINV=$(jq -r .Invite rinv.json)
-'
-
-test_expect_success 'B: invites lists it with role read' '
-	ipfsn B threads invites --enc=json >b.invites &&
-	jq -e --arg t "$R" --arg a "$AID" \
-		"[.Invites[] | select(.Thread == \$t and .Role == \"read\" and .From == \$a)] | length == 1" b.invites &&
-	ipfsn B threads invites >b.invites.txt &&
-	grep -qxF "$(printf "%s\tread\tfrom %s" "$R" "$AID")" b.invites.txt
-'
-
-test_expect_success 'B joins R: keys follow and read, no log of its own' '
-	ipfsn B threads join "$RINV" >join.r &&
-	echo "$R" >join.r.want &&
-	test_cmp join.r.want join.r &&
-	ipfsn B threads info "$R" --enc=json >b.rinfo &&
-	jq -e ".Keys.Follow == true and .Keys.Read == true and .Keys.Log == \"\"" b.rinfo &&
-	jq -e "all(.Logs[]; .Own | not)" b.rinfo
-'
-
-# b_reads_r N: B's log of R is the first N events A added.
-b_reads_r() {
-	ipfsn B threads log "$R" --enc=json >b.rlog 2>/dev/null &&
-		jq -r .Cid b.rlog >b.rcids &&
-		head -n "$1" r.cids >r.cids.$1 &&
-		cmp -s r.cids.$1 b.rcids
-}
-
-test_expect_success 'B (reader): log eventually shows the two events, decrypted' '
-	wait_until "$WAIT_TIMEOUT" "B to read R" b_reads_r 2 &&
-	jq -r .Body b.rlog | base64 -d >b.rbodies &&
-	printf "r one\nr two\n" >b.rbodies.want &&
-	test_cmp b.rbodies.want b.rbodies
-'
-
-test_expect_success 'B (reader): add fails, not a writer, and writes nothing' '
-	echo "not allowed" >nope &&
-	test_must_fail ipfsn B threads add "$R" nope >out 2>err &&
+test_expect_success 'invite --role read to a raw thread fails, pointing to --variant acl' '
+	test_must_fail ipfsn A threads invite "$R" "$BID" --role read >out 2>err &&
 	test_must_be_empty out &&
-	test_grep_i err "no log in the thread|not a writer|follower or reader" &&
-	ipfsn B threads log "$R" --enc=json | jq -s -e "length == 2" &&
-	ipfsn B threads info "$R" --enc=json | jq -e ".Keys.Log == \"\" and (.Logs | length) == 1"
+	test_grep_i err "no read role" &&
+	test_grep_i err "--variant acl" &&
+	ipfsn B threads invites --enc=json | jq -e ".Invites == []"
 '
 
-test_expect_success 'B (reader) gets the next event A adds' '
-	echo "r three" | ipfsn A threads add -q "$R" >>r.cids &&
-	wait_until "$WAIT_TIMEOUT" "B to read R event 3" b_reads_r 3
+test_expect_success 'invite --help says raw threads have no read role' '
+	ipfsn A threads invite --help >invite.help &&
+	test_grep_i invite.help "no read role"
 '
 
-test_expect_success 'A: R still has one log, its own, at seq 3' '
-	ipfsn A threads info "$R" --enc=json >a.rinfo &&
-	jq -e --arg l "$RLOG" "(.Logs | length) == 1 and .Logs[0].ID == \$l and .Logs[0].Seq == 3" a.rinfo
+test_expect_success 'an access-controlled thread invites B as a reader: delivered' '
+	RA=$(ipfsn A threads create --variant acl) &&
+	ipfsn A threads invite "$RA" "$BID" --role read --enc=json >rinv.json &&
+	jq -e ".Role == \"read\" and .Delivered == true" rinv.json &&
+	ipfsn B threads invites --enc=json >b.invites &&
+	jq -e --arg t "$RA" --arg a "$AID" \
+		"[.Invites[] | select(.Thread == \$t and .Role == \"read\" and .From == \$a)] | length == 1" b.invites
+'
+
+test_expect_success 'B joins it: keys follow and read, no log of its own; add fails' '
+	ipfsn B threads join "$(jq -r .Invite rinv.json)" >join.r &&
+	echo "$RA" >join.r.want &&
+	test_cmp join.r.want join.r &&
+	ipfsn B threads info "$RA" --enc=json >b.rinfo &&
+	jq -e ".Keys.Follow == true and .Keys.Read == true and .Keys.Log == \"\"" b.rinfo &&
+	jq -e "all(.Logs[]; .Own | not)" b.rinfo &&
+	echo "not allowed" >nope &&
+	test_must_fail ipfsn B threads add "$RA" nope >out 2>err &&
+	test_must_be_empty out &&
+	test_grep_i err "ACL does not allow|no log in the thread|not a writer|follower or reader"
 '
 
 # --- follower with AcceptFollowInvites ---

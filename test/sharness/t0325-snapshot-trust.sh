@@ -40,7 +40,7 @@ test_expect_success 'A writes 1,103 events; its views snapshot at 1000' '
 '
 
 test_expect_success 'B joins from the snapshot: its log of A starts at 1000' '
-	ipfsn B threads join "$(ipfsn A threads invite "$T" "$(node_id B)" --role read)" &&
+	ipfsn B threads join "$(ipfsn A threads invite "$T" "$(node_id B)" --role write)" &&
 	b_from_snapshot() {
 		log_of B "$T" "$ALOG" | jq -e ".Seq == 1103 and .Base == 1000" >/dev/null
 	} &&
@@ -49,7 +49,7 @@ test_expect_success 'B joins from the snapshot: its log of A starts at 1000' '
 
 test_expect_success 'A down, C joins through B with --snapshot=false: blocked, nothing truncated' '
 	node_connect C B &&
-	INV=$(ipfsn B threads invite "$T" "$(node_id C)" --role read) &&
+	INV=$(ipfsn B threads invite "$T" "$(node_id C)" --role write) &&
 	node_stop A &&
 	ipfsn C threads join --snapshot=false "$INV" &&
 	c_blocked() {
@@ -101,8 +101,8 @@ test_expect_success GO 'an access-controlled thread: B reads it, the attacker is
 		ipfsn A threads kv put "$T2" "k$i" "v$i" || return 1
 	done &&
 	node_connect B A &&
-	ipfsn B threads join "$(ipfsn A threads invite "$T2" "$(node_id B)" --role read)" &&
-	INV2=$(ipfsn A threads invite "$T2" "$M" --role read) &&
+	ipfsn B threads join "$(ipfsn A threads invite "$T2" "$(node_id B)" --role write)" &&
+	INV2=$(ipfsn A threads invite "$T2" "$M" --role write) &&
 	A2SEQ=$(log_of A "$T2" "$A2LOG" | jq .Seq) &&
 	b_caught_up() {
 		log_of B "$T2" "$A2LOG" | jq -e ".Seq == $A2SEQ" >/dev/null

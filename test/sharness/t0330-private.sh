@@ -2,7 +2,7 @@
 test_description='three daemons: private events (ipfs threads add --to), what each member sees, bad input'
 . "$(dirname "$0")/lib.sh"
 
-# A creates a thread; B joins as a writer, C as a reader. A adds an ordinary
+# A creates a thread; B and C join as writers. A adds an ordinary
 # event and a private event sealed to B. Everyone sees both events in the
 # log; B reads the private body, C and A (the sender) see
 # "(private to <B>)" and cat fails for them.
@@ -41,10 +41,10 @@ test_expect_success 'init and start A, B and C; connect them' '
 	node_connect B C
 '
 
-test_expect_success 'A creates thread T; B joins as a writer, C as a reader' '
+test_expect_success 'A creates thread T; B and C join as writers' '
 	T=$(ipfsn A threads create) &&
 	ipfsn A threads invite "$T" "$BID" --role write --enc=json | jq -r .Invite >inv.b &&
-	ipfsn A threads invite "$T" "$CID" --role read --enc=json | jq -r .Invite >inv.c &&
+	ipfsn A threads invite "$T" "$CID" --role write --enc=json | jq -r .Invite >inv.c &&
 	ipfsn B threads join "$(cat inv.b)" >/dev/null &&
 	ipfsn C threads join "$(cat inv.c)" >/dev/null
 '
