@@ -84,7 +84,7 @@ func TestReplayJoinNeverTruncates(t *testing.T) {
 		}
 		return nil
 	})
-	b.join(a.invite(tid, b.id(), "read").Invite)
+	b.join(a.invite(tid, b.id(), "write").Invite)
 	waitFor(t, 60*time.Second, "B to hold A's log from its snapshot", func() error {
 		seq, base, _, _, err := b.logState(tid, aLog)
 		if err != nil || seq != 1103 || base != 1000 {
@@ -94,7 +94,7 @@ func TestReplayJoinNeverTruncates(t *testing.T) {
 	})
 
 	connect(t, c, b)
-	inv := b.invite(tid, c.id(), "read").Invite
+	inv := b.invite(tid, c.id(), "write").Invite
 	a.stop()
 	c.must("threads", "join", "--snapshot=false", inv)
 	waitFor(t, 30*time.Second, "C to report the blocked catch-up", func() error {
@@ -238,14 +238,19 @@ func TestForgedSnapshotIsNeverLoaded(t *testing.T) {
 			for i := 0; i < 5; i++ {
 				a.must("threads", "kv", "put", tid, fmt.Sprintf("k%d", i), fmt.Sprintf("v%d", i))
 			}
-			b.join(a.invite(tid, b.id(), "read").Invite)
+			// Raw threads have no read-only role: every reader can write.
+			role := "read"
+			if variant == "raw" {
+				role = "write"
+			}
+			b.join(a.invite(tid, b.id(), role).Invite)
 			key := filepath.Join(t.TempDir(), "attacker.key")
 			id, err := exec.Command(attacker, "id", "-key", key).Output()
 			if err != nil {
 				t.Fatal(err)
 			}
 			mallory := strings.TrimSpace(string(id))
-			inv := a.invite(tid, mallory, "read").Invite
+			inv := a.invite(tid, mallory, role).Invite
 			// (In an access-controlled thread each invite is an ACL event.)
 			var aSeq uint64
 			for _, l := range a.info(tid).Logs {
