@@ -41,7 +41,8 @@ func newHostile(t *testing.T, o nodeOpts) *hostile {
 }
 
 // answerWith makes the peer answer every request with fn's message; fn
-// returning nil resets the stream without an answer.
+// returning nil resets the stream without an answer. An answer about a
+// thread the peer holds gets its thread proof unless fn set Auth.
 func (h *hostile) answerWith(fn func(from peer.ID, m *codec.Message) *codec.Message) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -64,10 +65,18 @@ func (h *hostile) handle(st p2pnet.Stream) {
 		_ = st.Reset()
 		return
 	}
-	resp := fn(st.Conn().RemotePeer(), m)
+	from := st.Conn().RemotePeer()
+	resp := fn(from, m)
 	if resp == nil {
 		_ = st.Reset()
 		return
+	}
+	if resp.Auth == nil && len(m.Thread) > 0 {
+		if tid, err := ipel.ThreadIDFromBytes(m.Thread); err == nil {
+			if th, err := h.thread(tid); err == nil {
+				resp.Auth = h.net.auth(th, from)
+			}
+		}
 	}
 	if err := codec.WriteMessage(st, resp); err != nil {
 		_ = st.Reset()

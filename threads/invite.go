@@ -14,10 +14,6 @@ import (
 	"github.com/kubo-threads/kubo-threads/ipel"
 )
 
-// maxInvites bounds the invites kept as received, so that strangers cannot
-// fill the store.
-const maxInvites = 256
-
 // ErrAlreadyMember is returned when joining a thread this node holds.
 var ErrAlreadyMember = errors.New("this node already holds the thread")
 
@@ -108,6 +104,11 @@ type storedInvite struct {
 	Received int64  `cbor:"r"`
 }
 
+// receiveInvite stores an invite delivered by its inviter, within the
+// quotas of the inbox (admit checked the sender's before the invite was
+// read), and follows the thread at once when it is a follow invite and the
+// node accepts them, within the automatic follows' quotas. Its work is one
+// invite opened and one record written, whatever is stored already.
 func (n *network) receiveInvite(ctx context.Context, from peer.ID, m *codec.Message) (*codec.Message, error) {
 	inv, err := codec.OpenInvite(m.Invite, n.s.deps.Identity)
 	if err != nil {
@@ -121,27 +122,61 @@ func (n *network) receiveInvite(ctx context.Context, from peer.ID, m *codec.Mess
 	}
 	tid, err := ipel.ThreadIDFromBytes(inv.Thread)
 	if err != nil {
+		n.stats.reject(from, "bad invite", err)
 		return nil, err
 	}
-	existing, err := n.s.Invites(ctx)
+	if _, err := n.s.thread(tid); err == nil {
+		return &codec.Message{Type: codec.MsgOK}, nil // already held: nothing to keep
+	}
+	slot := inviteSlot{tid, from}
+	undo, err := n.s.invites.reserve(slot)
 	if err != nil {
+		n.stats.reject(from, "invite quota", err)
 		return nil, err
 	}
-	if len(existing) >= maxInvites {
-		return nil, errors.New("too many pending invites")
-	}
-	k := inviteKey(tid, from)
-	if err := putCBOR(ctx, n.s.deps.Datastore, k, &storedInvite{Invite: m.Invite, From: []byte(from), Received: n.s.deps.Now().UnixNano()}); err != nil {
+	if err := putCBOR(ctx, n.s.deps.Datastore, inviteKey(tid, from), &storedInvite{Invite: m.Invite, From: []byte(from), Received: n.s.deps.Now().UnixNano()}); err != nil {
+		undo()
 		return nil, err
 	}
 	if inv.Role == codec.RoleFollow && n.s.cfg.AcceptFollowInvites {
-		n.spawn(func() {
-			if _, err := n.s.Join(n.ctx, m.Invite); err != nil && !errors.Is(err, ErrAlreadyMember) {
-				log.Warnf("follow thread %s for %s: %s", tid, from, err)
-			}
-		})
+		n.autoFollow(tid, from, m.Invite)
 	}
 	return &codec.Message{Type: codec.MsgOK}, nil
+}
+
+// autoFollow joins a thread on a follow invite, in the background, within
+// the quotas of automatic follows, and records whose invite it followed.
+func (n *network) autoFollow(tid ipel.ThreadID, inviter peer.ID, text string) {
+	ok, undo, err := n.s.invites.reserveFollow(tid, inviter)
+	if err != nil {
+		n.stats.reject(inviter, "follow quota", err)
+		log.Infof("follow thread %s for %s: %s", tid, inviter, err)
+		return
+	}
+	if !ok {
+		return // being joined already
+	}
+	started := n.spawn(func() {
+		_, err := n.s.Join(n.ctx, text)
+		if err == nil {
+			err = n.s.deps.Datastore.Put(n.ctx, autoFollowKey(tid, inviter), []byte{})
+		}
+		if err != nil {
+			undo()
+			if !errors.Is(err, ErrAlreadyMember) {
+				log.Warnf("follow thread %s for %s: %s", tid, inviter, err)
+			}
+		}
+	})
+	if !started {
+		undo()
+	}
+}
+
+// forgetInvites deletes the stored invites to a thread (once it is joined).
+func (s *Service) forgetInvites(ctx context.Context, tid ipel.ThreadID) error {
+	s.invites.dropInvites(tid)
+	return deletePrefix(ctx, s.deps.Datastore, "/inv/"+tid.String()+"/")
 }
 
 // Invites lists the invites delivered to this node and not yet joined.
@@ -289,7 +324,9 @@ func (s *Service) JoinWith(ctx context.Context, text string, opts JoinOptions) (
 	if err := s.commit(ctx, b); err != nil {
 		return ThreadInfo{}, fmt.Errorf("join %s: %w", tid, err)
 	}
-	_ = s.deps.Datastore.Delete(ctx, inviteKey(tid, peer.ID(inv.Inviter)))
+	if err := s.forgetInvites(ctx, tid); err != nil {
+		log.Warnf("join %s: forget its invites: %s", tid, err)
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -771,7 +771,7 @@ func TestPushesOfLargeBodiesFitAndKeepBodiesWithEvents(t *testing.T) {
 		item.events = append(item.events, pushEvent{event: ev, body: body})
 	}
 	item.th = th
-	msgs := mergePushes([]pushItem{item})
+	msgs := mergePushes([]pushItem{item}, maxBatchBytes)
 	events := 0
 	for _, m := range msgs {
 		b, err := codec.EncodeMessage(m.msg)

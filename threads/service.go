@@ -114,6 +114,9 @@ type Service struct {
 	pins  *pinKeeper
 	net   *network // nil without a host
 	met   *metrics
+	// invites counts the invites received and the threads followed
+	// automatically.
+	invites *inviteInbox
 
 	mu      sync.RWMutex
 	threads map[ipel.ThreadID]*thread
@@ -206,6 +209,11 @@ func New(ctx context.Context, deps Deps, cfg Config) (*Service, error) {
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}
+	invites, err := loadInbox(ctx, deps.Datastore)
+	if err != nil {
+		return nil, err
+	}
+	s.invites = invites
 	if deps.Host != nil {
 		book, err := ipel.NewAddrBook(ctx, namespace.Wrap(deps.Datastore, ds.NewKey("/ab")), deps.Now)
 		if err != nil {
@@ -553,6 +561,8 @@ func (s *Service) RemoveThread(ctx context.Context, tid ipel.ThreadID) error {
 	s.mu.Unlock()
 	// Let a pin move in flight finish, so the pins read below are the last.
 	s.pins.flush(context.WithoutCancel(ctx))
+	s.invites.dropInvites(tid)
+	s.invites.unfollow(tid)
 	if s.net != nil {
 		s.net.dropPending(tid)
 	}

@@ -34,7 +34,6 @@ type syncedState struct {
 // since a change on the peer's side makes the peer start the sync. An idle
 // thread costs next to nothing.
 func (n *network) antiEntropy() {
-	defer n.wg.Done()
 	t := time.NewTicker(n.s.cfg.AntiEntropyInterval)
 	defer t.Stop()
 	for {
@@ -43,6 +42,7 @@ func (n *network) antiEntropy() {
 			return
 		case <-t.C:
 		}
+		n.held.expire()
 		ths, err := n.s.allThreads()
 		if err != nil {
 			return
