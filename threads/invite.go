@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/kubo-threads/kubo-threads/codec"
@@ -58,19 +59,7 @@ func (s *Service) Invite(ctx context.Context, tid ipel.ThreadID, to peer.ID, rol
 	inv.Creator = []byte(th.creator)
 	if s.net != nil {
 		inv.Inviter = []byte(s.net.self())
-		for _, la := range s.net.ownAnnouncement(th) {
-			for _, a := range la.Addrs {
-				logPart, err := ipel.LogMultiaddr(ipel.LogID(la.Log))
-				if err != nil {
-					continue
-				}
-				addr, err := ma.NewMultiaddrBytes(a)
-				if err != nil {
-					continue
-				}
-				inv.Addrs = append(inv.Addrs, addr.Encapsulate(logPart).Bytes())
-			}
-		}
+		inv.Addrs = s.net.inviteAddrs(ctx, th)
 	}
 	text, err := codec.SealInvite(inv, pk)
 	if err != nil {
@@ -87,6 +76,66 @@ func (s *Service) Invite(ctx context.Context, tid ipel.ThreadID, to peer.ID, rol
 		}
 	}
 	return res, nil
+}
+
+// What an invite lists of where the thread is, whatever the thread's
+// address book holds, so that an invite stays small.
+const (
+	// maxInviteAddrs bounds the log addresses an invite lists.
+	maxInviteAddrs = 64
+	// maxInvitePeers bounds the peers besides the inviter an invite names.
+	maxInvitePeers = 8
+	// invitePeerAddrs bounds the addresses listed for each of them.
+	invitePeerAddrs = 4
+)
+
+// inviteAddrs lists where an invitee finds a thread, as log addresses
+// (/.../p2p/<peer>/ipel/<log>), at most maxInviteAddrs: this node's
+// addresses first, then a few other peers from the address book, those
+// announced most recently first. One log per peer is enough: the invitee
+// learns every log from the heads of the peers it syncs with.
+func (n *network) inviteAddrs(ctx context.Context, th *thread) [][]byte {
+	var out [][]byte
+	add := func(p2p []byte, logID ipel.LogID) bool {
+		if len(out) == maxInviteAddrs {
+			return false
+		}
+		logPart, err := ipel.LogMultiaddr(logID)
+		if err != nil {
+			return false
+		}
+		addr, err := ma.NewMultiaddrBytes(p2p)
+		if err != nil {
+			return true
+		}
+		out = append(out, addr.Encapsulate(logPart).Bytes())
+		return true
+	}
+	if logs := announcedLogs(th); len(logs) > 0 {
+		for _, a := range n.selfAddrs() {
+			add(a, logs[0])
+		}
+	}
+	entries := n.book.Entries(ctx, th.id)
+	sort.SliceStable(entries, func(i, j int) bool { return entries[i].Expires.After(entries[j].Expires) })
+	named := map[peer.ID]bool{n.self(): true}
+	for _, e := range entries {
+		if named[e.Peer] || len(named) > maxInvitePeers {
+			continue
+		}
+		named[e.Peer] = true
+		info := peer.AddrInfo{ID: e.Peer, Addrs: e.Addrs[:min(len(e.Addrs), invitePeerAddrs)]}
+		p2p, err := peer.AddrInfoToP2pAddrs(&info)
+		if err != nil {
+			continue
+		}
+		for _, a := range p2p {
+			if !add(a.Bytes(), e.Log) {
+				return out
+			}
+		}
+	}
+	return out
 }
 
 // ReceivedInvite is an invite delivered to this node.
@@ -317,7 +366,14 @@ func (s *Service) JoinWith(ctx context.Context, text string, opts JoinOptions) (
 		}
 		if s.net != nil && info.ID != s.net.self() {
 			_ = s.net.book.Add(ctx, tid, logID, info, s.cfg.AddrTTL)
-			s.net.host.Peerstore().AddAddrs(info.ID, info.Addrs, s.cfg.AddrTTL)
+			// The inviter's own addresses are kept as long as announced
+			// ones; those it gives for other peers only for the first
+			// syncs, after which those peers announce their own.
+			ttl := peerstore.TempAddrTTL
+			if string(info.ID) == string(inv.Inviter) {
+				ttl = s.cfg.AddrTTL
+			}
+			s.net.host.Peerstore().AddAddrs(info.ID, info.Addrs, ttl)
 			inviters = append(inviters, info.ID)
 		}
 	}
