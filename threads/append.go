@@ -171,9 +171,9 @@ func (s *Service) commitBatch(ctx context.Context, th *thread, batch []*appendRe
 	}
 }
 
-// storeEvents writes verified, contiguous events of a log: blocks first,
-// then the index entries and the new head in one synced batch; then it wakes
-// listeners. The log's pin follows within pinInterval (see pinKeeper); the
+// storeEvents writes verified, contiguous events of a log: blocks first
+// (made durable by Deps.SyncBlocks when set), then the index entries and
+// the new head in one synced batch; then it wakes listeners. The log's pin follows within pinInterval (see pinKeeper); the
 // record written here names the pin as it was, and a start after a crash
 // moves a lagging pin.
 func (s *Service) storeEvents(ctx context.Context, th *thread, st *logState, events []*codec.Event, blks []blocks.Block) error {
@@ -194,6 +194,15 @@ func (s *Service) storeEvents(ctx context.Context, th *thread, st *logState, eve
 	}()
 	if err := s.deps.Blockstore.PutMany(ctx, blks); err != nil {
 		return fmt.Errorf("store blocks: %w", err)
+	}
+	if s.deps.SyncBlocks != nil {
+		cids := make([]cid.Cid, len(blks))
+		for i, b := range blks {
+			cids[i] = b.Cid()
+		}
+		if err := s.deps.SyncBlocks(ctx, cids); err != nil {
+			return fmt.Errorf("store blocks: %w", err)
+		}
 	}
 	last := events[len(events)-1]
 	next := *st

@@ -13,8 +13,9 @@ package threads
 //     none, synced writes). flatfs is opened with sync=true, so every block
 //     write is fsynced (file and directory) before the append returns.
 //   - flatfs-nosync-levelds: the same with flatfs sync=false, which is what
-//     `ipfs init` writes since Kubo v0.33. flatfs's Sync is a no-op, so with
-//     this setting block files are never fsynced (see the report).
+//     `ipfs init` writes since Kubo v0.33. flatfs's Sync is a no-op, so the
+//     engine gets FlatfsSync as Deps.SyncBlocks, as the plugin gives it, and
+//     fsyncs each commit's block files and their directories itself.
 //   - pebbleds: Kubo's "pebbleds" profile: one go-ds-pebble datastore for
 //     blocks and everything else, opened as Kubo's plugin opens it
 //     (FormatMajorVersion FormatNewest, other options pebble's defaults,
@@ -62,12 +63,25 @@ import (
 type benchStore struct {
 	name string
 	open func(tb testing.TB, dir string) ds.Batching
+	// syncBlocks is the Deps.SyncBlocks the plugin gives the engine for
+	// this layout (nil: none).
+	syncBlocks func(tb testing.TB, dir string) func(context.Context, []cid.Cid) error
 }
 
 var benchStores = []benchStore{
-	{"flatfs-levelds", func(tb testing.TB, dir string) ds.Batching { return openFlatfsLevelds(tb, dir, true) }},
-	{"flatfs-nosync-levelds", func(tb testing.TB, dir string) ds.Batching { return openFlatfsLevelds(tb, dir, false) }},
-	{"pebbleds", openPebble},
+	{"flatfs-levelds", func(tb testing.TB, dir string) ds.Batching { return openFlatfsLevelds(tb, dir, true) }, nil},
+	{"flatfs-nosync-levelds", func(tb testing.TB, dir string) ds.Batching { return openFlatfsLevelds(tb, dir, false) }, flatfsBlockSync},
+	{"pebbleds", openPebble, nil},
+}
+
+// flatfsBlockSync is FlatfsSync for the blocks of openFlatfsLevelds.
+func flatfsBlockSync(tb testing.TB, dir string) func(context.Context, []cid.Cid) error {
+	tb.Helper()
+	sync, err := FlatfsSync(filepath.Join(dir, "blocks"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sync
 }
 
 func openFlatfsLevelds(tb testing.TB, dir string, syncFiles bool) ds.Batching {
@@ -160,7 +174,12 @@ type benchNode struct {
 func openBenchNode(tb testing.TB, kind benchStore) *benchNode {
 	tb.Helper()
 	ctx := context.Background()
-	root := kind.open(tb, tb.TempDir())
+	dir := tb.TempDir()
+	root := kind.open(tb, dir)
+	var syncBlocks func(context.Context, []cid.Cid) error
+	if kind.syncBlocks != nil {
+		syncBlocks = kind.syncBlocks(tb, dir)
+	}
 	base := bstore.NewBlockstore(root, bstore.WriteThrough(true))
 	cached, err := bstore.CachedBlockstore(ctx, base, bstore.CacheOpts{HasBloomFilterSize: 0, HasBloomFilterHashes: 7, HasTwoQueueCacheSize: 64 << 10})
 	if err != nil {
@@ -181,7 +200,7 @@ func openBenchNode(tb testing.TB, kind benchStore) *benchNode {
 	}
 	n := &benchNode{root: root, dstore: &countingDS{Batching: namespace.Wrap(root, ds.NewKey("/threads"))}, pinner: p}
 	n.timed = &timedPinner{Pinner: p}
-	n.svc, err = New(ctx, Deps{Datastore: n.dstore, Blockstore: bs, Pinner: n.timed, GCLocker: locker}, Config{})
+	n.svc, err = New(ctx, Deps{Datastore: n.dstore, Blockstore: bs, Pinner: n.timed, GCLocker: locker, SyncBlocks: syncBlocks}, Config{})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -91,6 +91,12 @@ type Deps struct {
 	// GCLocker, when set, keeps garbage collection out while an append writes
 	// blocks and moves pins.
 	GCLocker bstore.GCLocker
+	// SyncBlocks, when set, makes blocks written to Blockstore durable: it
+	// is called after an event's blocks are written and before the head
+	// that names them commits, once per commit. Without it the engine
+	// relies on the Datastore's Sync covering the blocks too (one store for
+	// both) or on a blockstore that syncs its writes. See FlatfsSync.
+	SyncBlocks func(ctx context.Context, cids []cid.Cid) error
 	// Now reads the wall clock; time.Now when nil.
 	Now func() time.Time
 	// Host, when set, connects the engine to other nodes.

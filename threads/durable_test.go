@@ -1,0 +1,234 @@
+package threads
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	bstore "github.com/ipfs/boxo/blockstore"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/mount"
+	dssync "github.com/ipfs/go-datastore/sync"
+	flatfs "github.com/ipfs/go-ds-flatfs"
+
+	"github.com/kubo-threads/kubo-threads/codec"
+	"github.com/kubo-threads/kubo-threads/ipel"
+)
+
+// opLog records, in order, what the engine asks of its stores.
+type opLog struct {
+	mu  sync.Mutex
+	ops []string
+}
+
+func (l *opLog) add(op string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ops = append(l.ops, op)
+}
+
+func (l *opLog) list() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.ops...)
+}
+
+// recordingBS records the blocks written.
+type recordingBS struct {
+	bstore.Blockstore
+	log *opLog
+}
+
+func (r *recordingBS) PutMany(ctx context.Context, bs []blocks.Block) error {
+	for _, b := range bs {
+		r.log.add("put " + b.Cid().String())
+	}
+	return r.Blockstore.PutMany(ctx, bs)
+}
+
+func (r *recordingBS) Put(ctx context.Context, b blocks.Block) error {
+	r.log.add("put " + b.Cid().String())
+	return r.Blockstore.Put(ctx, b)
+}
+
+// recordingDS records the keys of each committed batch, and syncs.
+type recordingDS struct {
+	ds.Batching
+	log *opLog
+}
+
+func (r *recordingDS) Batch(ctx context.Context) (ds.Batch, error) {
+	b, err := r.Batching.Batch(ctx)
+	return &recordingBatch{Batch: b, log: r.log}, err
+}
+
+func (r *recordingDS) Sync(ctx context.Context, k ds.Key) error {
+	r.log.add("sync datastore")
+	return r.Batching.Sync(ctx, k)
+}
+
+type recordingBatch struct {
+	ds.Batch
+	log  *opLog
+	keys []string
+}
+
+func (b *recordingBatch) Put(ctx context.Context, k ds.Key, v []byte) error {
+	b.keys = append(b.keys, k.String())
+	return b.Batch.Put(ctx, k, v)
+}
+
+func (b *recordingBatch) Commit(ctx context.Context) error {
+	b.log.add("commit " + strings.Join(b.keys, " "))
+	return b.Batch.Commit(ctx)
+}
+
+// An event's blocks are written and made durable (Deps.SyncBlocks) before
+// the batch that moves its log's head commits, for appends and for events
+// received from the network.
+func TestBlocksAreSyncedBeforeTheHeadCommits(t *testing.T) {
+	ctx := context.Background()
+	log := &opLog{}
+	r := newRig(t)
+	s, err := New(ctx, Deps{
+		Datastore:  &recordingDS{Batching: r.store, log: log},
+		Blockstore: &recordingBS{Blockstore: r.blocks, log: log},
+		Pinner:     r.pinner,
+		SyncBlocks: func(_ context.Context, cids []cid.Cid) error {
+			for _, c := range cids {
+				log.add("sync " + c.String())
+			}
+			return nil
+		},
+	}, Config{InlineBodySize: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tid := mustCreate(t, s)
+	var refs []EventRef
+	for _, body := range [][]byte{[]byte("small"), bytes.Repeat([]byte("large"), 1000)} {
+		ref, err := s.Append(ctx, tid, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, ref)
+	}
+	checkOrder := func(what string, ops []string, refs []EventRef) {
+		t.Helper()
+		for _, ref := range refs {
+			blks := []cid.Cid{ref.Cid}
+			evBlk, err := r.blocks.Get(ctx, ref.Cid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			links, err := codec.EnvelopeLinks(evBlk.RawData())
+			if err != nil {
+				t.Fatal(err)
+			}
+			blks = append(blks, links...)
+			head := -1
+			for i, op := range ops {
+				if strings.HasPrefix(op, "commit ") && strings.Contains(op, eventKey(tid, ref.Log, ref.Seq).String()) {
+					head = i
+					break
+				}
+			}
+			if head < 0 {
+				t.Fatalf("%s: no commit of event %d in %q", what, ref.Seq, ops)
+			}
+			for _, c := range blks {
+				put, synced := index(ops, "put "+c.String()), index(ops, "sync "+c.String())
+				if put < 0 || synced < 0 || put > synced || synced > head {
+					t.Fatalf("%s: block %s of event %d: put at %d, synced at %d, head committed at %d: %q", what, c, ref.Seq, put, synced, head, ops)
+				}
+			}
+		}
+	}
+	checkOrder("append", log.list(), refs)
+	if len(refs) != 2 {
+		t.Fatal("two appends expected")
+	}
+
+	// Events of another writer, received from the network.
+	log.mu.Lock()
+	log.ops = nil
+	log.mu.Unlock()
+	th, _ := s.thread(tid)
+	sk, id, _ := ipel.NewLogIdentity()
+	writer := &logState{id: id, sk: sk}
+	th.mu.Lock()
+	th.logs[id] = &logState{id: id}
+	th.mu.Unlock()
+	ev1 := forge(t, th, writer, 1, cid.Undef, "one")
+	ev2 := forge(t, th, writer, 2, ev1.Cid(), "two")
+	if res, err := s.Ingest(ctx, tid, []blocks.Block{ev1.Block, ev2.Block}, nil); err != nil || res.Stored != 2 {
+		t.Fatalf("ingest: %+v %v", res, err)
+	}
+	checkOrder("ingest", log.list(), []EventRef{{Log: id, Seq: 1, Cid: ev1.Cid()}, {Log: id, Seq: 2, Cid: ev2.Cid()}})
+}
+
+func index(ops []string, op string) int {
+	for i, o := range ops {
+		if o == op {
+			return i
+		}
+	}
+	return -1
+}
+
+// FlatfsSync finds the files of the blocks a blockstore wrote to a flatfs
+// laid out as Kubo lays out its default repo, and fails on a block that is
+// not there.
+func TestFlatfsSyncFindsBlockFiles(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	fs, err := flatfs.CreateOrOpen(filepath.Join(dir, "blocks"), flatfs.NextToLast(2), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := mount.New([]mount.Mount{
+		{Prefix: ds.NewKey("/blocks"), Datastore: fs},
+		{Prefix: ds.NewKey("/"), Datastore: dssync.MutexWrap(ds.NewMapDatastore())},
+	})
+	t.Cleanup(func() { _ = root.Close() })
+	sync, err := FlatfsSync(filepath.Join(dir, "blocks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var synced int
+	r := newRig(t)
+	s, err := New(ctx, Deps{
+		Datastore: r.store, Blockstore: bstore.NewBlockstore(root), Pinner: r.pinner,
+		SyncBlocks: func(ctx context.Context, cids []cid.Cid) error {
+			synced += len(cids)
+			return sync(ctx, cids)
+		},
+	}, Config{InlineBodySize: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tid := mustCreate(t, s)
+	for i := range 20 {
+		if _, err := s.Append(ctx, tid, bytes.Repeat(fmt.Appendf(nil, "%d", i), 100*i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if synced < 20 {
+		t.Fatalf("%d blocks synced", synced)
+	}
+	missing := blocks.NewBlock([]byte("never stored"))
+	if err := sync(ctx, []cid.Cid{missing.Cid()}); err == nil {
+		t.Fatal("a block that is not stored was synced")
+	}
+	if _, err := FlatfsSync(t.TempDir()); err == nil {
+		t.Fatal("a directory without flatfs accepted")
+	}
+}
