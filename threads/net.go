@@ -599,8 +599,17 @@ func (n *network) receiveEvents(ctx context.Context, th *thread, from peer.ID, m
 func (n *network) ingest(ctx context.Context, th *thread, from peer.ID, evBlocks []blocks.Block, bodies map[cid.Cid]blocks.Block) (IngestResult, error) {
 	res, err := n.s.Ingest(ctx, th.id, evBlocks, bodies)
 	if errors.Is(err, ErrLogNotFound) {
-		if logID, ok := firstLog(th, evBlocks[res.Stored+res.Duplicates:]); ok {
-			if aerr := n.s.addLog(ctx, th, logID); aerr != nil {
+		if logID, seq, ok := firstLog(th, evBlocks[res.Stored+res.Duplicates:]); ok {
+			// A log whose first event comes first has an event at once;
+			// one that starts with a gap stays empty until it is pulled.
+			add := n.s.addLearntLog
+			if seq == 1 {
+				add = n.s.addLog
+			}
+			if aerr := add(ctx, th, logID); aerr != nil {
+				if errors.Is(aerr, errTooManyEmptyLogs) {
+					n.stats.reject(from, "too many empty logs", aerr)
+				}
 				return res, aerr
 			}
 			_ = n.book.Add(ctx, th.id, logID, peer.AddrInfo{ID: from, Addrs: n.host.Peerstore().Addrs(from)}, n.s.cfg.AddrTTL)
@@ -639,17 +648,18 @@ func rejectReason(err error) string {
 	}
 }
 
-// firstLog returns the log the first event block claims, if it opens.
-func firstLog(th *thread, evBlocks []blocks.Block) (ipel.LogID, bool) {
+// firstLog returns the log and seq the first event block claims, if it
+// opens.
+func firstLog(th *thread, evBlocks []blocks.Block) (ipel.LogID, uint64, bool) {
 	if len(evBlocks) == 0 {
-		return "", false
+		return "", 0, false
 	}
 	ev, err := verifyOne(th, evBlocks[0])
 	if err != nil {
-		return "", false
+		return "", 0, false
 	}
 	id, err := ev.LogID()
-	return id, err == nil
+	return id, ev.Seq, err == nil
 }
 
 func decodeBlocks(m *codec.Message) ([]blocks.Block, map[cid.Cid]blocks.Block, error) {

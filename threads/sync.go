@@ -239,16 +239,17 @@ const (
 	// ignored.
 	maxAnnounceLogs = 256
 	// maxEmptyLogs bounds the logs of a thread that hold no event yet,
-	// which announces can add: a log learnt from an announce counts until
-	// its first event is stored.
+	// which peers can add (by announcing a log, or by sending events of a
+	// log that do not start it): such a log counts until its first event
+	// is stored.
 	maxEmptyLogs = 256
 	// maxPeerAddrs bounds the addresses taken from one announce.
 	maxPeerAddrs = 16
 )
 
-// errTooManyEmptyLogs refuses a log announced to a thread holding
+// errTooManyEmptyLogs refuses a log learnt from a peer by a thread holding
 // maxEmptyLogs logs without events.
-var errTooManyEmptyLogs = fmt.Errorf("the thread holds %d logs without events: no more are learnt from announces", maxEmptyLogs)
+var errTooManyEmptyLogs = fmt.Errorf("the thread holds %d logs without events: no more are learnt from peers", maxEmptyLogs)
 
 // selfAddrs are this node's addresses, each ending in /p2p/<self>, at most
 // maxPeerAddrs.
@@ -327,7 +328,7 @@ func (n *network) receiveAnnounce(ctx context.Context, th *thread, from peer.ID,
 			n.stats.reject(from, "bad log ID", err)
 			continue
 		}
-		if err := n.s.addAnnouncedLog(ctx, th, logID); err != nil {
+		if err := n.s.addLearntLog(ctx, th, logID); err != nil {
 			if errors.Is(err, errTooManyEmptyLogs) {
 				n.stats.reject(from, "too many empty logs", err)
 			}
@@ -381,9 +382,9 @@ func containsAddr(as []ma.Multiaddr, a ma.Multiaddr) bool {
 	return false
 }
 
-// addAnnouncedLog makes a log learnt from an announce known to a thread,
-// unless the thread already holds maxEmptyLogs logs without events.
-func (s *Service) addAnnouncedLog(ctx context.Context, th *thread, logID ipel.LogID) error {
+// addLearntLog makes a log learnt from a peer known to a thread, unless the
+// thread already holds maxEmptyLogs logs without events.
+func (s *Service) addLearntLog(ctx context.Context, th *thread, logID ipel.LogID) error {
 	th.mu.Lock()
 	_, known := th.logs[logID]
 	empty := 0
