@@ -400,16 +400,19 @@ func (n *network) reserve(ctx context.Context, st p2pnet.Stream, p peer.ID, size
 	}, nil
 }
 
-// handleStream serves one request, unless the network is closing.
+// closeGrace is how long an answer may take to go out once Close began.
+const closeGrace = time.Second
+
+// handleStream serves one request, unless the network is closing. While it
+// waits on the peer (reading the request) a stream does not hold Close up:
+// Close resets it. A request read is served to the end, and its answer
+// goes out within closeGrace of Close.
 func (n *network) handleStream(st p2pnet.Stream) {
 	if !n.enter() {
 		_ = st.Reset()
 		return
 	}
 	defer n.leave()
-	// Close resets a stream in flight, so that it does not wait for a
-	// stalled peer.
-	defer context.AfterFunc(n.ctx, func() { _ = st.Reset() })()
 	defer st.Close()
 	from := st.Conn().RemotePeer()
 	if err := st.Scope().SetService(serviceName); err != nil {
@@ -418,58 +421,85 @@ func (n *network) handleStream(st p2pnet.Stream) {
 		return
 	}
 	_ = st.SetDeadline(time.Now().Add(streamTimeout))
-	resp := n.answer(st, bufio.NewReader(st), from)
+	stop := context.AfterFunc(n.ctx, func() { _ = st.Reset() })
+	req, resp := n.readRequest(st, bufio.NewReader(st), from)
+	if !stop() {
+		if req != nil {
+			req.release()
+		}
+		return // reset by Close
+	}
+	if req != nil {
+		defer req.release()
+		resp = n.serveRequest(req, from)
+	}
 	if resp == nil {
 		_ = st.Reset()
 		return
 	}
+	defer context.AfterFunc(n.ctx, func() { _ = st.SetWriteDeadline(time.Now().Add(closeGrace)) })()
 	if err := codec.WriteMessage(st, resp); err != nil {
 		_ = st.Reset()
 	}
 }
 
-// answer reads a request and returns its answer (nil: reset the stream).
-// Nothing large is read before the sender is known to be allowed: the
-// header (at most codec.MaxHeaderSize bytes) must prove membership of its
-// thread, or be an invite the sender may still deliver; the body must fit
-// its type's limit, and memory for it (and for a large answer) is
-// reserved before it is read.
-func (n *network) answer(st p2pnet.Stream, r *bufio.Reader, from peer.ID) *codec.Message {
+// inbound is a request read from a stream, with the memory reserved for it
+// and its answer.
+type inbound struct {
+	th      *thread // nil for an invite
+	m       *codec.Message
+	release func()
+}
+
+// readRequest reads a request: it returns the request, or the answer that
+// refuses it, or neither (reset the stream). Nothing large is read before
+// the sender is known to be allowed: the header (at most
+// codec.MaxHeaderSize bytes) must prove membership of its thread, or be an
+// invite the sender may still deliver; the body must fit its type's limit,
+// and memory for it (and for a large answer) is reserved before it is
+// read.
+func (n *network) readRequest(st p2pnet.Stream, r *bufio.Reader, from peer.ID) (*inbound, *codec.Message) {
 	h, err := codec.ReadHeader(r)
 	if err != nil {
 		n.stats.reject(from, "malformed message", err)
-		return nil
+		return nil, nil
 	}
 	th, err := n.admit(from, h)
 	if err != nil {
-		return errorAnswer(err)
+		return nil, errorAnswer(err)
 	}
 	limit := requestLimit(h.Type)
 	if h.Size > uint64(limit) {
 		err := fmt.Errorf("%w: type %d, %d bytes, at most %d", codec.ErrTooLarge, h.Type, h.Size, limit)
 		n.stats.reject(from, "oversized message", err)
-		return errorAnswer(err)
+		return nil, errorAnswer(err)
 	}
 	wait, cancel := context.WithTimeout(n.ctx, streamTimeout)
 	defer cancel()
 	release, err := n.reserve(wait, st, from, int(h.Size)+answerReserve(h.Type))
 	if err != nil {
 		n.stats.reject(from, "no memory", err)
-		return errorAnswer(err)
+		return nil, errorAnswer(err)
 	}
-	defer release()
 	m, err := codec.ReadBody(r, h, limit)
 	if err != nil {
+		release()
 		n.stats.reject(from, "malformed message", err)
-		return nil
+		return nil, nil
 	}
-	resp, err := n.serve(n.ctx, th, from, m)
+	return &inbound{th: th, m: m, release: release}, nil
+}
+
+// serveRequest answers a request read by readRequest; an answer with data
+// of a thread carries this node's proof.
+func (n *network) serveRequest(req *inbound, from peer.ID) *codec.Message {
+	resp, err := n.serve(context.WithoutCancel(n.ctx), req.th, from, req.m)
 	if err != nil {
-		log.Debugf("sync: refused %d from %s: %s", m.Type, from, err)
+		log.Debugf("sync: refused %d from %s: %s", req.m.Type, from, err)
 		return errorAnswer(err)
 	}
-	if th != nil && resp.Type != codec.MsgOK && resp.Type != codec.MsgError {
-		resp.Auth = n.auth(th, from)
+	if req.th != nil && resp.Type != codec.MsgOK && resp.Type != codec.MsgError {
+		resp.Auth = n.auth(req.th, from)
 	}
 	return resp
 }
