@@ -122,13 +122,29 @@ func WriteMessage(w io.Writer, m *Message) error {
 	if len(hdr) > MaxHeaderSize {
 		return fmt.Errorf("sync message header of %d bytes exceeds %d", len(hdr), MaxHeaderSize)
 	}
-	frame := make([]byte, 0, binary.MaxVarintLen64+len(hdr)+len(body))
+	inline := len(body) <= inlineBody
+	room := binary.MaxVarintLen64 + len(hdr)
+	if inline {
+		room += len(body)
+	}
+	frame := make([]byte, 0, room)
 	frame = binary.AppendUvarint(frame, uint64(len(hdr)))
 	frame = append(frame, hdr...)
-	frame = append(frame, body...)
-	_, err = w.Write(frame)
+	if inline {
+		_, err = w.Write(append(frame, body...))
+		return err
+	}
+	// A large body goes out as it is, rather than copied behind the header.
+	if _, err := w.Write(frame); err != nil {
+		return err
+	}
+	_, err = w.Write(body)
 	return err
 }
+
+// inlineBody is the largest body WriteMessage copies behind its header, so
+// that a small frame goes out in one write.
+const inlineBody = 64 << 10
 
 // ReadHeader reads a frame's header, which is at most MaxHeaderSize bytes.
 func ReadHeader(r *bufio.Reader) (*FrameHeader, error) {

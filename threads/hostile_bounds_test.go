@@ -690,3 +690,46 @@ func TestCloseWaitsForStreamHandlers(t *testing.T) {
 		t.Fatal("a handler started after Close answered")
 	}
 }
+
+// One hostile peer, in a process of its own, runs every memory attack at
+// once (see memoryAttack): the node holds at most 64 MiB meanwhile, and
+// serves an honest reader after.
+func TestOneHostilePeerHoldsUnder64MiB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs an attacker process for several seconds")
+	}
+	ctx := context.Background()
+	a, attacker, tid := startMemoryAttack(t)
+	peak := heldPeak(attacker.attack)
+	t.Logf("peak heap held during the attack: %.1f MiB; rejected: %v", float64(peak)/(1<<20), a.NetStats().Rejected)
+	if peak > 64<<20 {
+		t.Fatalf("one hostile peer made the node hold %.1f MiB", float64(peak)/(1<<20))
+	}
+	if _, _, held := a.net.held.usage(attacker.id); held > heldBackShare {
+		t.Fatalf("%d bytes held back for the attacker", held)
+	}
+	if got := emptyLogs(t, a, tid); got > maxEmptyLogs {
+		t.Fatalf("%d empty logs", got)
+	}
+	if got, _, _, _ := a.invites.counts(attacker.id); got > maxInvitesPerSender {
+		t.Fatalf("%d invites stored", got)
+	}
+	th := a.mustThread(t, tid)
+	c := newTestNode(t, nodeOpts{interval: time.Hour})
+	connect(t, a, c)
+	invite(t, a, c, tid, codec.RoleRead)
+	eventually(t, 30*time.Second, "an honest reader catches up", func() (bool, string) {
+		cth, err := c.thread(tid)
+		if err != nil {
+			return false, err.Error()
+		}
+		cth.mu.Lock()
+		defer cth.mu.Unlock()
+		st := cth.logs[th.own.id]
+		if st == nil {
+			return false, "no log"
+		}
+		return st.seq == th.own.seq, fmt.Sprintf("seq %d", st.seq)
+	})
+	_ = ctx
+}

@@ -175,13 +175,13 @@ func (n *network) succeeded(p peer.ID) {
 const (
 	// pubsubLimit bounds a pubsub message of a thread; the validator
 	// rejects larger ones.
-	pubsubLimit = 256 << 10
+	pubsubLimit = 64 << 10
 	// pubsubOverhead is room in a message for what is not block data: the
 	// thread, the proof and the CBOR framing of each block.
-	pubsubOverhead = 16 << 10
+	pubsubOverhead = 8 << 10
 	// pubsubQueue is how many validated messages a thread's subscription
 	// holds before pubsub drops new ones (pushes and pulls repair what is
-	// dropped): with pubsubLimit, at most 8 MiB per thread.
+	// dropped): with pubsubLimit, at most 2 MiB per thread.
 	pubsubQueue = 32
 )
 
