@@ -10,4 +10,8 @@
 // a separately stored body block (so that pinning and GC can walk a log), and
 // an opaque sealed byte string. No thread ID, log ID, sequence number, time,
 // or content is visible.
+//
+// It also defines the sync protocol's messages and their framing (see
+// WriteMessage, ReadHeader, ReadBody): a header small enough to check before
+// the body is read, and a body read as it arrives.
 package codec

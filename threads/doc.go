@@ -13,8 +13,19 @@
 //	/lg/<thread>/<log>           log record: identity, head, seq, pinned head
 //	/ev/<thread>/<log>/<seq>     CID of the event at seq (seq as 16 hex digits)
 //	/eq/<thread>/<log>/<seq>/<cid>  a conflicting event's block (equivocation evidence)
+//	/inv/<thread>/<peer>         an invite delivered by peer, until joined
+//	/af/<thread>/<peer>          the thread was followed on peer's invite (AcceptFollowInvites)
 //
-// Every append writes its blocks first, then the index entries and the new
-// head in one datastore batch, so a crash leaves the old state or the new
-// one, and a head never points at a missing block.
+// Every append writes its blocks first and makes them durable
+// (Deps.SyncBlocks, see FlatfsSync), then the index entries and the new
+// head in one synced datastore batch, so a crash or a power loss leaves the
+// old state or the new one, and a head never points at a missing block.
+//
+// With a libp2p host, the engine speaks the sync protocol (ProtocolID): one
+// request and one answer per stream, each a frame whose small header (type,
+// thread, proof, body size) is checked before its body is read, within
+// limits per message type and a memory share per peer reserved in the
+// libp2p resource manager. What peers can make a node hold (frames,
+// held-back events, logs learnt from announces, invites, automatic
+// follows) is bounded; the README lists the bounds.
 package threads

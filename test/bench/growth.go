@@ -169,7 +169,7 @@ func traffic(ctx context.Context, d *daemon) (syncBytes, pubsubBytes, allBytes i
 		}
 		return t.TotalIn + t.TotalOut, nil
 	}
-	if syncBytes, err = bw("proto=/kubo-threads/sync/1.0.0"); err != nil {
+	if syncBytes, err = bw("proto=/kubo-threads/sync/2.0.0"); err != nil {
 		return 0, 0, 0, err
 	}
 	for _, p := range pubsubProtocols {
@@ -280,7 +280,7 @@ func (b *bench) w7(ctx context.Context) error {
 			newResult("W7", at+" idle CPU of A", "% of a core", cpuPct, win),
 			newResult("W7", at+" RSS of A", "MiB", rssMiB, ""),
 			newResult("W7", at+" restart of A until threads ls answers", "s", startS, ""),
-			newResult("W7", at+" sync protocol traffic of A (in+out)", "KiB/min", syncKB, "ipfs stats bw --proto /kubo-threads/sync/1.0.0"),
+			newResult("W7", at+" sync protocol traffic of A (in+out)", "KiB/min", syncKB, "ipfs stats bw --proto /kubo-threads/sync/2.0.0"),
 			newResult("W7", at+" pubsub traffic of A (in+out)", "KiB/min", pubsubKB, "ipfs stats bw --proto /meshsub/*"),
 			newResult("W7", at+" all libp2p traffic of A (in+out)", "KiB/min", allKB, "ipfs stats bw"),
 		}
