@@ -284,75 +284,63 @@ func (n *network) auth(th *thread, to peer.ID) []byte {
 	return codec.ThreadAuth(th.follow, th.id.Bytes(), []byte(n.self()), []byte(to))
 }
 
-// request sends one message to a peer and returns the answer. The answer's
-// memory reservation ends when request returns: use exchange for answers
-// whose handling holds much memory.
+// request sends one message to a peer and returns the answer. An answer is
+// read as a request is (see readRequest): its header first, which must be
+// of a type the request admits and, when it carries data of a thread,
+// prove that the peer holds the thread's follow key; then its body, within
+// the type's limit and a reservation of the peer's share, held while the
+// answer is read. An error answer is returned as an error.
 func (n *network) request(ctx context.Context, p peer.ID, m *codec.Message) (*codec.Message, error) {
-	var out *codec.Message
-	err := n.exchange(ctx, p, m, func(resp *codec.Message) error {
-		out = resp
-		return nil
-	})
-	return out, err
-}
-
-// exchange sends one message to a peer and hands the answer to use, holding
-// the answer's memory reservation until use returns. An answer is read as a
-// request is (see answer): its header first, which must be of a type the
-// request admits and, when it carries data of a thread, prove that the
-// peer holds the thread's follow key; then its body, within the type's
-// limit and a reservation. An error answer is returned as an error.
-func (n *network) exchange(ctx context.Context, p peer.ID, m *codec.Message, use func(*codec.Message) error) error {
 	ctx, cancel := context.WithTimeout(ctx, streamTimeout)
 	defer cancel()
 	st, err := n.host.NewStream(p2pnet.WithAllowLimitedConn(ctx, serviceName), p, ProtocolID)
 	if err != nil {
-		return fmt.Errorf("open stream to %s: %w", p, err)
+		return nil, fmt.Errorf("open stream to %s: %w", p, err)
 	}
 	defer st.Close()
 	if err := st.Scope().SetService(serviceName); err != nil {
 		_ = st.Reset()
-		return fmt.Errorf("stream to %s: %w", p, err)
+		return nil, fmt.Errorf("stream to %s: %w", p, err)
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = st.SetDeadline(dl)
 	}
 	if err := codec.WriteMessage(st, m); err != nil {
 		_ = st.Reset()
-		return fmt.Errorf("send to %s: %w", p, err)
+		return nil, fmt.Errorf("send to %s: %w", p, err)
 	}
 	if err := st.CloseWrite(); err != nil {
 		_ = st.Reset()
-		return fmt.Errorf("send to %s: %w", p, err)
+		return nil, fmt.Errorf("send to %s: %w", p, err)
 	}
 	r := bufio.NewReader(st)
 	h, err := codec.ReadHeader(r)
 	if err != nil {
 		_ = st.Reset()
-		return fmt.Errorf("answer from %s: %w", p, err)
+		return nil, fmt.Errorf("answer from %s: %w", p, err)
 	}
 	limit, err := n.checkAnswer(p, m, h)
 	if err != nil {
 		n.stats.reject(p, "unexpected answer", err)
 		_ = st.Reset()
-		return fmt.Errorf("answer from %s: %w", p, err)
+		return nil, fmt.Errorf("answer from %s: %w", p, err)
 	}
 	release, err := n.reserve(ctx, st, p, int(h.Size))
 	if err != nil {
 		_ = st.Reset()
-		return fmt.Errorf("answer from %s: %w", p, err)
+		return nil, fmt.Errorf("answer from %s: %w", p, err)
 	}
 	defer release()
 	resp, err := codec.ReadBody(r, h, limit)
 	if err != nil {
 		n.stats.reject(p, "malformed message", err)
 		_ = st.Reset()
-		return fmt.Errorf("answer from %s: %w", p, err)
+		return nil, fmt.Errorf("answer from %s: %w", p, err)
 	}
 	if resp.Type == codec.MsgError {
-		return fmt.Errorf("%s refused: %s", p, resp.Error)
+		return nil, fmt.Errorf("%s refused: %s", p, resp.Error)
 	}
-	return use(resp)
+	return resp, nil
 }
 
 // checkAnswer returns the body limit of an answer to req, or why it is
