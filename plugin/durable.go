@@ -15,8 +15,9 @@ import (
 // datastore.
 const blocksMount = "/blocks"
 
-// blockSync chooses how the engine makes an event's blocks durable before
-// the head that names them commits (threads.Deps.SyncBlocks), from the
+// blockSync chooses how the engine makes blocks durable
+// (threads.Deps.SyncBlocks: with it, the engine journals new blocks with
+// the head that names them and syncs them in the background), from the
 // repo's datastore spec (Datastore.Spec in the Kubo config) and the repo's
 // root datastore:
 //
@@ -57,11 +58,11 @@ func blockSync(repoPath string, spec map[string]any, root ds.Datastore) (func(co
 			if err != nil {
 				return nil, "", err
 			}
-			return sync, "blocks on flatfs without sync: the engine fsyncs each event's block files before its head commits", nil
+			return sync, "blocks on flatfs without sync: the engine journals each event's blocks with its head and fsyncs their files in the background", nil
 		default:
 			return func(ctx context.Context, _ []cid.Cid) error {
 				return root.Sync(ctx, ds.NewKey(blocksMount))
-			}, fmt.Sprintf("blocks on %v apart from the engine's state: the engine syncs %s before each head commits", child["type"], blocksMount), nil
+			}, fmt.Sprintf("blocks on %v apart from the engine's state: the engine journals each event's blocks with its head and syncs %s in the background", child["type"], blocksMount), nil
 		}
 	}
 	return nil, "blocks and state share the root mount's datastore, which the engine syncs at each commit", nil

@@ -91,11 +91,14 @@ type Deps struct {
 	// GCLocker, when set, keeps garbage collection out while an append writes
 	// blocks and moves pins.
 	GCLocker bstore.GCLocker
-	// SyncBlocks, when set, makes blocks written to Blockstore durable: it
-	// is called after an event's blocks are written and before the head
-	// that names them commits, once per commit. Without it the engine
-	// relies on the Datastore's Sync covering the blocks too (one store for
-	// both) or on a blockstore that syncs its writes. See FlatfsSync.
+	// SyncBlocks, when set, makes blocks written to Blockstore durable. The
+	// engine then keeps a journal: each commit that moves a head also
+	// writes copies of the blocks it names, and a checkpoint in the
+	// background (at most a second later) calls SyncBlocks for them and
+	// drops the copies; a start after a crash puts back what the
+	// blockstore lost. Without it the engine relies on the Datastore's Sync
+	// covering the blocks too (one store for both) or on a blockstore that
+	// syncs its writes. See FlatfsSync.
 	SyncBlocks func(ctx context.Context, cids []cid.Cid) error
 	// Now reads the wall clock; time.Now when nil.
 	Now func() time.Time
@@ -123,6 +126,9 @@ type Service struct {
 	// invites counts the invites received and the threads followed
 	// automatically.
 	invites *inviteInbox
+	// journal keeps copies of new blocks until the blockstore's are
+	// durable; nil when the blockstore's writes need no sync.
+	journal *blockJournal
 
 	mu      sync.RWMutex
 	threads map[ipel.ThreadID]*thread
@@ -212,6 +218,12 @@ func New(ctx context.Context, deps Deps, cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, deps: deps, clock: newHybridClock(deps.Now), threads: map[ipel.ThreadID]*thread{}}
 	s.pins = newPinKeeper(s, deps.GCLocker)
 	s.met = newMetrics(deps.Metrics)
+	if deps.SyncBlocks != nil {
+		if err := s.recoverBlocks(ctx); err != nil {
+			return nil, err
+		}
+		s.journal = newBlockJournal(s)
+	}
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}
@@ -355,6 +367,11 @@ func (s *Service) Close() error {
 	s.mu.Unlock()
 	// Pins catch up with the heads, and GC is let in again.
 	s.pins.flush(context.Background())
+	if s.journal != nil {
+		if err := s.journal.close(context.Background()); err != nil {
+			return fmt.Errorf("close threads: block journal: %w (it is checked again at the next start)", err)
+		}
+	}
 	return nil
 }
 

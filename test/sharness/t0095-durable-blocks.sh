@@ -22,8 +22,8 @@ test_expect_success 'start the daemon (threads log at info)' '
 	start_logged
 '
 
-test_expect_success 'on flatfs without sync the engine fsyncs block files itself' '
-	grep "blocks on flatfs without sync: the engine fsyncs" "$IPFS_DAEMON_OUT"
+test_expect_success 'on flatfs without sync the engine journals blocks and fsyncs their files itself' '
+	grep "blocks on flatfs without sync: the engine journals each event.s blocks with its head and fsyncs their files" "$IPFS_DAEMON_OUT"
 '
 
 test_expect_success 'appends of small and large bodies are acknowledged and read back' '
@@ -37,6 +37,11 @@ test_expect_success 'appends of small and large bodies are acknowledged and read
 '
 
 test_kill_daemon
+
+test_expect_success 'a clean stop leaves the block journal empty, and the events readable' '
+	ipfs threads log "$T" --enc=json | jq -s length >n &&
+	test "$(cat n)" = 2
+'
 
 test_expect_success 'a pebbleds repo: one store for blocks and state' '
 	rm -rf "$IPFS_PATH" &&
