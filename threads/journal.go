@@ -74,13 +74,26 @@ func (j *blockJournal) committed(keys []ds.Key) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.pending = append(j.pending, keys...)
-	if j.timer == nil && !j.closed {
-		j.timer = time.AfterFunc(journalInterval, func() {
-			if err := j.checkpoint(context.Background()); err != nil {
-				log.Warnf("block journal: %s (kept; retrying)", err)
-			}
-		})
+	j.armLocked()
+}
+
+// armLocked schedules a checkpoint, unless one is scheduled or the journal
+// is closed (Close checkpoints itself).
+func (j *blockJournal) armLocked() {
+	if j.timer != nil || j.closed {
+		return
 	}
+	j.timer = time.AfterFunc(journalInterval, func() {
+		j.mu.Lock()
+		closed := j.closed
+		j.mu.Unlock()
+		if closed {
+			return
+		}
+		if err := j.checkpoint(context.Background()); err != nil {
+			log.Warnf("block journal: %s (the blocks stay journaled; retrying)", err)
+		}
+	})
 }
 
 // checkpoint makes the blocks of the pending entries durable in the
@@ -104,9 +117,7 @@ func (j *blockJournal) checkpoint(ctx context.Context) error {
 	if err != nil {
 		j.mu.Lock()
 		j.pending = append(keys, j.pending...)
-		if j.timer == nil && !j.closed {
-			j.timer = time.AfterFunc(journalInterval, func() { _ = j.checkpoint(context.Background()) })
-		}
+		j.armLocked()
 		j.mu.Unlock()
 	}
 	return err
