@@ -363,8 +363,9 @@ func TestFlatfsSyncFindsBlockFiles(t *testing.T) {
 	}
 	var synced int
 	r := newRig(t)
+	bs := bstore.NewBlockstore(root)
 	s, err := New(ctx, Deps{
-		Datastore: r.store, Blockstore: bstore.NewBlockstore(root), Pinner: r.pinner,
+		Datastore: r.store, Blockstore: bs, Pinner: r.pinner,
 		SyncBlocks: func(ctx context.Context, cids []cid.Cid) error {
 			synced += len(cids)
 			return sync(ctx, cids)
@@ -385,6 +386,20 @@ func TestFlatfsSyncFindsBlockFiles(t *testing.T) {
 	}
 	if synced < 20 {
 		t.Fatalf("%d blocks synced", synced)
+	}
+	if haveSyncFS {
+		// Many blocks at once: the whole filesystem is flushed.
+		blk := blocks.NewBlock([]byte("stored"))
+		if err := bs.Put(ctx, blk); err != nil {
+			t.Fatal(err)
+		}
+		many := make([]cid.Cid, syncFSFiles)
+		for i := range many {
+			many[i] = blk.Cid()
+		}
+		if err := sync(ctx, many); err != nil {
+			t.Fatal(err)
+		}
 	}
 	missing := blocks.NewBlock([]byte("never stored"))
 	if err := sync(ctx, []cid.Cid{missing.Cid()}); err == nil {

@@ -13,8 +13,13 @@ import (
 	mh "github.com/multiformats/go-multihash"
 )
 
-// flatfsSyncWorkers bounds the files fsynced at once.
-const flatfsSyncWorkers = 16
+const (
+	// flatfsSyncWorkers bounds the files fsynced at once.
+	flatfsSyncWorkers = 16
+	// syncFSFiles is from how many files on a sync flushes the whole
+	// filesystem at once (syncfs, on Linux) rather than file by file.
+	syncFSFiles = 64
+)
 
 // FlatfsSync returns a Deps.SyncBlocks for a blockstore whose blocks are
 // kept by go-ds-flatfs in dir (Kubo's /blocks mount) opened without sync,
@@ -23,8 +28,9 @@ const flatfsSyncWorkers = 16
 // nothing, so a power loss can lose blocks whose writes had returned. The
 // returned function fsyncs each block's file, then each directory that
 // holds one (the rename), and the flatfs directory itself the first time a
-// shard directory is seen (its creation). Blocks with identity hashes are
-// not stored, and skipped.
+// shard directory is seen (its creation); from syncFSFiles blocks on, on
+// Linux, it flushes the filesystem that holds dir instead (syncfs), which
+// costs one call. Blocks with identity hashes are not stored, and skipped.
 func FlatfsSync(dir string) (func(context.Context, []cid.Cid) error, error) {
 	shard, err := flatfs.ReadShardFunc(dir)
 	if err != nil {
@@ -60,6 +66,9 @@ func (f *flatfsSyncer) sync(ctx context.Context, cids []cid.Cid) error {
 		d, p := f.path(c)
 		files = append(files, p)
 		dirs[d] = true
+	}
+	if haveSyncFS && len(files) >= syncFSFiles {
+		return syncFS(f.dir)
 	}
 	if err := syncAll(ctx, files); err != nil {
 		return err
