@@ -226,10 +226,33 @@ type attackerMsg struct {
 
 // attackerProcess is the test's side of the attacker process.
 type attackerProcess struct {
-	t   testing.TB
-	id  peer.ID
-	in  io.WriteCloser
-	out *bufio.Scanner
+	t      testing.TB
+	id     peer.ID
+	in     io.WriteCloser
+	out    *bufio.Scanner
+	stderr *tailBuffer
+}
+
+// tailBuffer keeps the last 8 KiB written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	if over := len(b.buf) - 8<<10; over > 0 {
+		b.buf = b.buf[over:]
+	}
+	return len(p), nil
+}
+
+func (b *tailBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf)
 }
 
 func (p *attackerProcess) send(m attackerMsg) {
@@ -242,24 +265,30 @@ func (p *attackerProcess) send(m attackerMsg) {
 
 func (p *attackerProcess) recv() attackerMsg {
 	p.t.Helper()
-	return readAttackerMsg(p.t, p.out)
+	m, ok := readAttackerMsg(p.t, p.out, p.stderr)
+	if !ok {
+		p.t.Fatalf("the attacker process ended:\n%s", p.stderr)
+	}
+	return m
 }
 
-func readAttackerMsg(t testing.TB, sc *bufio.Scanner) attackerMsg {
+// readAttackerMsg reads the next line for the other side, writing other
+// lines to rest; false at the end of the input.
+func readAttackerMsg(t testing.TB, sc *bufio.Scanner, rest io.Writer) (attackerMsg, bool) {
 	t.Helper()
 	for sc.Scan() {
 		line, ok := strings.CutPrefix(sc.Text(), attackerLine)
 		if !ok {
+			fmt.Fprintln(rest, sc.Text())
 			continue
 		}
 		var m attackerMsg
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("attacker line %q: %v", line, err)
 		}
-		return m
+		return m, true
 	}
-	t.Fatalf("the attacker process ended: %v", sc.Err())
-	return attackerMsg{}
+	return attackerMsg{}, false
 }
 
 // attack runs the attack and waits until it is over.
@@ -288,7 +317,8 @@ func startMemoryAttack(t testing.TB) (*testNode, *attackerProcess, ipel.ThreadID
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHostileProcess$", "-test.timeout=10m")
 	cmd.Env = append(os.Environ(), "THREADS_HOSTILE_PROCESS=1")
-	cmd.Stderr = io.Discard
+	stderr := &tailBuffer{}
+	cmd.Stderr = stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -314,7 +344,7 @@ func startMemoryAttack(t testing.TB) (*testNode, *attackerProcess, ipel.ThreadID
 			<-done
 		}
 	})
-	p := &attackerProcess{t: t, in: in, out: bufio.NewScanner(out)}
+	p := &attackerProcess{t: t, in: in, out: bufio.NewScanner(out), stderr: stderr}
 	hello := p.recv()
 	if p.id, err = peer.Decode(hello.ID); err != nil {
 		t.Fatal(err)
@@ -360,7 +390,10 @@ func TestHostileProcess(t *testing.T) {
 		addrs = append(addrs, x.String())
 	}
 	say(attackerMsg{ID: h.host.ID().String(), Addrs: addrs})
-	setup := readAttackerMsg(t, in)
+	setup, ok := readAttackerMsg(t, in, io.Discard)
+	if !ok {
+		t.Fatal("no setup from the test")
+	}
 	target, err := peer.Decode(setup.Target)
 	if err != nil {
 		t.Fatal(err)
@@ -382,7 +415,7 @@ func TestHostileProcess(t *testing.T) {
 	}
 	at := prepareMemoryAttack(t, h, ti.ID, target, targetLog)
 	say(attackerMsg{Step: "ready"})
-	if m := readAttackerMsg(t, in); m.Step != "go" {
+	if m, _ := readAttackerMsg(t, in, io.Discard); m.Step != "go" {
 		t.Fatalf("test: %+v", m)
 	}
 	at.run(ctx, h, target, ti.ID)
