@@ -175,7 +175,7 @@ func TestFrameBombsAreRefusedBeforeTheBody(t *testing.T) {
 		}
 		eventually(t, 10*time.Second, "the body's memory reserved", func() (bool, string) {
 			held := a.net.frames.held(h.host.ID())
-			return held == codec.MaxMessageSize, fmt.Sprintf("%d bytes held", held)
+			return held == peerFrameBudget, fmt.Sprintf("%d bytes held", held)
 		})
 	})
 	if mem := serviceMemory(t, a); mem < codec.MaxMessageSize {

@@ -36,10 +36,11 @@ const (
 	pullBatch = 1024
 	// maxBatchBytes bounds the events of one response or push.
 	maxBatchBytes = 4 << 20
-	// peerFrameBudget bounds the frame bodies held for one peer at a time,
-	// its requests and its answers to this node's requests together: one
-	// frame of the largest size, and small ones beside it. A peer's frames
-	// beyond it wait (within their stream's deadline).
+	// peerFrameBudget bounds the memory held for the frames of one peer at
+	// a time (see frameReserve), its requests and its answers to this
+	// node's requests together: one frame of the largest size, and small
+	// ones beside it. A peer's frames beyond it wait (within their
+	// stream's deadline).
 	peerFrameBudget = codec.MaxMessageSize + 1<<20
 	// maxErrorText bounds the reason of an error answer.
 	maxErrorText = 1 << 10
@@ -73,6 +74,13 @@ func requestLimit(t codec.MsgType) int {
 	default:
 		return 0
 	}
+}
+
+// frameReserve is the memory reserved for a frame whose body is size bytes,
+// and whose answer needs answer bytes: twice the body (the bytes read, and
+// what is decoded from them), and the answer, at most a peer's whole share.
+func frameReserve(size uint64, answer int) int {
+	return int(min(2*size+uint64(answer), peerFrameBudget))
 }
 
 // answerReserve is the memory reserved, beyond the request's body, for
@@ -325,7 +333,7 @@ func (n *network) request(ctx context.Context, p peer.ID, m *codec.Message) (*co
 		_ = st.Reset()
 		return nil, fmt.Errorf("answer from %s: %w", p, err)
 	}
-	release, err := n.reserve(ctx, st, p, int(h.Size))
+	release, err := n.reserve(ctx, st, p, frameReserve(h.Size, 0))
 	if err != nil {
 		_ = st.Reset()
 		return nil, fmt.Errorf("answer from %s: %w", p, err)
@@ -464,7 +472,7 @@ func (n *network) readRequest(st p2pnet.Stream, r *bufio.Reader, from peer.ID) (
 	}
 	wait, cancel := context.WithTimeout(n.ctx, streamTimeout)
 	defer cancel()
-	release, err := n.reserve(wait, st, from, int(h.Size)+answerReserve(h.Type))
+	release, err := n.reserve(wait, st, from, frameReserve(h.Size, answerReserve(h.Type)))
 	if err != nil {
 		n.stats.reject(from, "no memory", err)
 		return nil, errorAnswer(err)
