@@ -38,10 +38,19 @@ test_expect_success 'appends of small and large bodies are acknowledged and read
 
 test_kill_daemon
 
-test_expect_success 'a clean stop leaves the block journal empty, and the events readable' '
-	ipfs threads log "$T" --enc=json | jq -s length >n &&
-	test "$(cat n)" = 2
+test_expect_success 'restart the daemon (threads log at info)' '
+	start_logged
 '
+
+test_expect_success 'after a clean stop nothing is restored, and the events read back' '
+	test_must_fail grep "restored .* blocks from the block journal" "$IPFS_DAEMON_OUT" &&
+	ipfs threads log "$T" --enc=json | jq -s length >n &&
+	test "$(cat n)" = 2 &&
+	ipfs threads cat "$T" "$C" >got2 &&
+	cmp large got2
+'
+
+test_kill_daemon
 
 test_expect_success 'a pebbleds repo: one store for blocks and state' '
 	rm -rf "$IPFS_PATH" &&
