@@ -206,15 +206,15 @@ func (n *network) autoFollow(tid ipel.ThreadID, inviter peer.ID, text string) {
 		return // being joined already
 	}
 	started := n.spawn(func() {
-		_, err := n.s.Join(n.ctx, text)
-		if err == nil {
-			err = n.s.deps.Datastore.Put(n.ctx, autoFollowKey(tid, inviter), []byte{})
-		}
-		if err != nil {
+		if _, err := n.s.Join(n.ctx, text); err != nil {
 			undo()
 			if !errors.Is(err, ErrAlreadyMember) {
 				log.Warnf("follow thread %s for %s: %s", tid, inviter, err)
 			}
+			return
+		}
+		if err := n.s.deps.Datastore.Put(n.ctx, autoFollowKey(tid, inviter), []byte{}); err != nil {
+			log.Warnf("follow thread %s for %s: record the follow: %s (not counted after a restart)", tid, inviter, err)
 		}
 	})
 	if !started {
