@@ -87,6 +87,22 @@ var decMode = func() cbor.DecMode {
 	return m
 }()
 
+// lenientDecMode is decMode that skips fields the target does not name: for
+// reading a few fields of a larger structure.
+var lenientDecMode = func() cbor.DecMode {
+	m, err := cbor.DecOptions{
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		IndefLength:      cbor.IndefLengthForbidden,
+		MaxArrayElements: 4096,
+		MaxMapPairs:      4096,
+		MaxNestedLevels:  16,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return m
+}()
+
 // Marshal encodes v as deterministic CBOR.
 func Marshal(v any) ([]byte, error) { return encMode.Marshal(v) }
 

@@ -21,4 +21,8 @@
 // A private event's content key is sealed to its recipient together with
 // the event's thread, log and seq, so that a member who copies it into an
 // event of its own makes an event its recipient reads as not authentic.
+//
+// It also defines the sync protocol's messages and their framing (see
+// WriteMessage, ReadHeader, ReadBody): a header small enough to check before
+// the body is read, and a body read as it arrives.
 package codec

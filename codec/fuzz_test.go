@@ -3,6 +3,8 @@ package codec
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -74,19 +76,7 @@ func FuzzOpenEvent(f *testing.F) {
 // FuzzDecodeMessage feeds arbitrary bytes to the sync protocol decoder, raw
 // and length-prefixed; what decodes must encode back to an equal message.
 func FuzzDecodeMessage(f *testing.F) {
-	for _, m := range []*Message{
-		{Type: MsgHeads, Thread: []byte("t"), Auth: []byte("a"), Heads: []Head{{Log: []byte("l"), Seq: 3}}},
-		{Type: MsgPull, Thread: []byte("t"), Log: []byte("l"), From: 1, Max: 1024},
-		{Type: MsgPush, Thread: []byte("t"), Events: [][]byte{[]byte("e")}, Bodies: [][]byte{[]byte("b")}},
-		{Type: MsgAnnounce, Addrs: []LogAddrs{{Log: []byte("l"), Addrs: [][]byte{{4, 127, 0, 0, 1}}, TTL: 60}}},
-		{Type: MsgInvite, Invite: "binvite"},
-		{Type: MsgError, Error: "no"},
-		{Type: MsgSnapshot, Thread: []byte("t"), Auth: []byte("a")},
-		{Type: MsgSnapshot, Root: []byte("r"), Blocks: [][]byte{[]byte("root")}},
-		{Type: MsgBlocks, Thread: []byte("t"), Cids: [][]byte{[]byte("c")}},
-		{Type: MsgBlocks, Blocks: [][]byte{[]byte("k")}},
-		{Type: MsgCompacted, Log: []byte("l"), From: 1001},
-	} {
+	for _, m := range seedMessages() {
 		b, _ := EncodeMessage(m)
 		f.Add(b)
 	}
@@ -101,9 +91,95 @@ func FuzzDecodeMessage(f *testing.F) {
 			if err != nil || !reflect.DeepEqual(m, back) {
 				t.Fatalf("round trip: %v\n%+v\n%+v", err, m, back)
 			}
+			// The validator's partial decoding agrees with the whole.
+			h, err := DecodeMessageHeader(data)
+			if err != nil || h.Type != m.Type || !bytes.Equal(h.Thread, m.Thread) || !bytes.Equal(h.Auth, m.Auth) {
+				t.Fatalf("header: %v %+v of %+v", err, h, m)
+			}
 		}
+		_, _ = DecodeMessageHeader(data)
 		_, _ = ReadMessage(bufio.NewReader(bytes.NewReader(data)))
 	})
+}
+
+// seedMessages are messages of every type, as the sync protocol sends them.
+func seedMessages() []*Message {
+	return []*Message{
+		{Type: MsgHeads, Thread: []byte("t"), Auth: []byte("a"), Heads: []Head{{Log: []byte("l"), Seq: 3}}},
+		{Type: MsgPull, Thread: []byte("t"), Log: []byte("l"), From: 1, Max: 1024},
+		{Type: MsgPush, Thread: []byte("t"), Events: [][]byte{[]byte("e")}, Bodies: [][]byte{[]byte("b")}},
+		{Type: MsgAnnounce, Addrs: []LogAddrs{{Log: []byte("l"), Addrs: [][]byte{{4, 127, 0, 0, 1}}, TTL: 60}}},
+		{Type: MsgInvite, Invite: "binvite"},
+		{Type: MsgError, Error: "no"},
+		{Type: MsgOK},
+		{Type: MsgSnapshot, Thread: []byte("t"), Auth: []byte("a")},
+		{Type: MsgSnapshot, Root: []byte("r"), Blocks: [][]byte{[]byte("root")}},
+		{Type: MsgBlocks, Thread: []byte("t"), Cids: [][]byte{[]byte("c")}},
+		{Type: MsgBlocks, Blocks: [][]byte{[]byte("k")}},
+		{Type: MsgCompacted, Log: []byte("l"), From: 1001},
+	}
+}
+
+// FuzzReadFrame feeds arbitrary bytes to the sync protocol's frame reader,
+// as a stream delivers them: a header first, then a body within a limit. A
+// body must fail cleanly when it is larger than the limit or shorter than
+// its header says; a frame read must write back as a frame that reads the
+// same.
+func FuzzReadFrame(f *testing.F) {
+	for _, raw := range frameSeeds() {
+		f.Add(raw)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const limit = 64 << 10
+		r := bufio.NewReader(bytes.NewReader(data))
+		h, err := ReadHeader(r)
+		if err != nil {
+			return
+		}
+		m, err := ReadBody(r, h, limit)
+		if h.Size > limit {
+			if !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("a body of %d bytes over a limit of %d: %v", h.Size, limit, err)
+			}
+			return
+		}
+		if err != nil {
+			return
+		}
+		var buf bytes.Buffer
+		if err := WriteMessage(&buf, m); err != nil {
+			t.Fatalf("a frame read does not write: %v", err)
+		}
+		back, err := ReadMessage(bufio.NewReader(&buf))
+		if err != nil || !reflect.DeepEqual(m, back) {
+			t.Fatalf("round trip: %v\n%+v\n%+v", err, m, back)
+		}
+	})
+}
+
+// frameSeeds are frames of every message type, and the attacks on the
+// framing: a header claiming the largest body with none sent, a body
+// longer and shorter than announced, a header over its limit.
+func frameSeeds() [][]byte {
+	var out [][]byte
+	large := &Message{Type: MsgEvents, Auth: []byte("a"), Events: [][]byte{bytes.Repeat([]byte("e"), inlineBody+1)}}
+	for _, m := range append(seedMessages(), large) {
+		var buf bytes.Buffer
+		_ = WriteMessage(&buf, m)
+		out = append(out, buf.Bytes())
+	}
+	frame := func(h FrameHeader, body []byte) []byte {
+		hdr, _ := Marshal(&h)
+		return append(append(binary.AppendUvarint(nil, uint64(len(hdr))), hdr...), body...)
+	}
+	out = append(out,
+		frame(FrameHeader{Type: MsgPush, Thread: []byte("t"), Auth: []byte("a"), Size: MaxMessageSize}, nil),
+		frame(FrameHeader{Type: MsgPush, Size: 1 << 62}, []byte{0xa0}),
+		frame(FrameHeader{Type: MsgOK, Size: 1}, []byte{0xa0, 0xa0, 0xa0}),
+		frame(FrameHeader{Type: MsgHeads, Size: 100}, []byte{0xa1}),
+		append(binary.AppendUvarint(nil, MaxHeaderSize+1), make([]byte, MaxHeaderSize+1)...),
+	)
+	return out
 }
 
 // FuzzOpenInvite feeds arbitrary text as an invite.

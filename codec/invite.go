@@ -51,6 +51,14 @@ type Invite struct {
 	Creator []byte `cbor:"o,omitempty"`
 }
 
+const (
+	// MaxSealedInvite bounds a sealed invite, in bytes.
+	MaxSealedInvite = 64 << 10
+	// MaxInviteText bounds an invite's text form: MaxSealedInvite bytes in
+	// base32, with the multibase prefix.
+	MaxInviteText = 1 + (MaxSealedInvite*8+4)/5
+)
+
 // invitePrefix marks the plaintext, so a sealed box of something else does
 // not pass as an invite.
 const invitePrefix = "kubo-threads/invite/v1\x00"
@@ -66,16 +74,22 @@ func SealInvite(inv *Invite, to crypto.PubKey) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("seal invite: %w", err)
 	}
+	if len(sealed) > MaxSealedInvite {
+		return "", fmt.Errorf("seal invite: %d bytes exceeds %d", len(sealed), MaxSealedInvite)
+	}
 	return mbase.Encode(mbase.Base32, sealed)
 }
 
 // OpenInvite opens an invite's text form with the invitee's private key.
 func OpenInvite(s string, sk crypto.PrivKey) (*Invite, error) {
+	if len(s) > MaxInviteText {
+		return nil, fmt.Errorf("%w: %d characters", ErrBadInvite, len(s))
+	}
 	_, sealed, err := mbase.Decode(s)
 	if err != nil {
 		return nil, fmt.Errorf("%w: not multibase: %v", ErrBadInvite, err)
 	}
-	if len(sealed) > 64<<10 {
+	if len(sealed) > MaxSealedInvite {
 		return nil, fmt.Errorf("%w: %d bytes", ErrBadInvite, len(sealed))
 	}
 	pt, ok, err := openFromPeer(sealed, sk)

@@ -10,12 +10,21 @@ import (
 	"io"
 )
 
-// MaxMessageSize bounds one sync protocol message.
+// MaxMessageSize bounds the body of one sync protocol message.
 const MaxMessageSize = 8 << 20
 
-// ErrBadMessage is wrapped by every error about a sync message that cannot
-// be decoded.
-var ErrBadMessage = errors.New("malformed sync message")
+// MaxHeaderSize bounds the header of a frame: the message type, the thread,
+// the proof and the body's size.
+const MaxHeaderSize = 512
+
+var (
+	// ErrBadMessage is wrapped by every error about a sync message that
+	// cannot be decoded.
+	ErrBadMessage = errors.New("malformed sync message")
+	// ErrTooLarge is wrapped by the error about a body larger than the
+	// receiver accepts for its type.
+	ErrTooLarge = errors.New("sync message too large")
+)
 
 // MsgType is the kind of a sync message.
 type MsgType uint8
@@ -64,9 +73,10 @@ type LogAddrs struct {
 	TTL   int64    `cbor:"t"` // seconds
 }
 
-// Message is one frame of the sync protocol.
+// Message is one sync protocol message. On a stream it travels as a frame
+// (see WriteMessage); on pubsub as its CBOR encoding alone.
 type Message struct {
-	Type   MsgType    `cbor:"y"`
+	Type   MsgType    `cbor:"y,omitempty"`
 	Thread []byte     `cbor:"t,omitempty"`
 	Auth   []byte     `cbor:"a,omitempty"` // proof of the follow key, see ThreadAuth
 	Events [][]byte   `cbor:"e,omitempty"` // event blocks, in seq order
@@ -83,41 +93,141 @@ type Message struct {
 	Blocks [][]byte   `cbor:"k,omitempty"` // snapshot, blocks: block data
 }
 
-// WriteMessage writes a length-prefixed message.
+// FrameHeader is what a frame says before its body: enough for the receiver to
+// authenticate the sender and to know the body's size before it reads, and
+// allocates, anything large.
+type FrameHeader struct {
+	Type   MsgType `cbor:"y"`
+	Thread []byte  `cbor:"t,omitempty"`
+	Auth   []byte  `cbor:"a,omitempty"`
+	Size   uint64  `cbor:"n"` // bytes of the body that follows
+}
+
+// WriteMessage writes a message as one frame: a varint-prefixed header of
+// at most MaxHeaderSize bytes (type, thread, proof, body size), then the
+// body: the rest of the message as CBOR, at most MaxMessageSize bytes.
 func WriteMessage(w io.Writer, m *Message) error {
-	b, err := encMode.Marshal(m)
+	rest := *m
+	rest.Type, rest.Thread, rest.Auth = 0, nil, nil
+	body, err := encMode.Marshal(&rest)
 	if err != nil {
 		return fmt.Errorf("encode sync message: %w", err)
 	}
-	if len(b) > MaxMessageSize {
-		return fmt.Errorf("sync message of %d bytes exceeds %d", len(b), MaxMessageSize)
+	if len(body) > MaxMessageSize {
+		return fmt.Errorf("sync message of %d bytes exceeds %d", len(body), MaxMessageSize)
 	}
-	var pre [binary.MaxVarintLen64]byte
-	n := binary.PutUvarint(pre[:], uint64(len(b)))
-	if _, err := w.Write(pre[:n]); err != nil {
+	hdr, err := encMode.Marshal(&FrameHeader{Type: m.Type, Thread: m.Thread, Auth: m.Auth, Size: uint64(len(body))})
+	if err != nil {
+		return fmt.Errorf("encode sync message header: %w", err)
+	}
+	if len(hdr) > MaxHeaderSize {
+		return fmt.Errorf("sync message header of %d bytes exceeds %d", len(hdr), MaxHeaderSize)
+	}
+	inline := len(body) <= inlineBody
+	room := binary.MaxVarintLen64 + len(hdr)
+	if inline {
+		room += len(body)
+	}
+	frame := make([]byte, 0, room)
+	frame = binary.AppendUvarint(frame, uint64(len(hdr)))
+	frame = append(frame, hdr...)
+	if inline {
+		_, err = w.Write(append(frame, body...))
 		return err
 	}
-	_, err = w.Write(b)
+	// A large body goes out as it is, rather than copied behind the header.
+	if _, err := w.Write(frame); err != nil {
+		return err
+	}
+	_, err = w.Write(body)
 	return err
 }
 
-// ReadMessage reads a length-prefixed message, refusing oversized ones.
-func ReadMessage(r *bufio.Reader) (*Message, error) {
+// inlineBody is the largest body WriteMessage copies behind its header, so
+// that a small frame goes out in one write.
+const inlineBody = 64 << 10
+
+// ReadHeader reads a frame's header, which is at most MaxHeaderSize bytes.
+func ReadHeader(r *bufio.Reader) (*FrameHeader, error) {
 	size, err := binary.ReadUvarint(r)
 	if err != nil {
-		return nil, fmt.Errorf("%w: length: %v", ErrBadMessage, err)
+		return nil, fmt.Errorf("%w: header length: %v", ErrBadMessage, err)
 	}
-	if size > MaxMessageSize {
-		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrBadMessage, size, MaxMessageSize)
+	if size > MaxHeaderSize {
+		return nil, fmt.Errorf("%w: header of %d bytes exceeds %d", ErrBadMessage, size, MaxHeaderSize)
 	}
 	buf := make([]byte, size)
 	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadMessage, err)
+		return nil, fmt.Errorf("%w: header: %v", ErrBadMessage, err)
 	}
-	return DecodeMessage(buf)
+	var h FrameHeader
+	if err := decMode.Unmarshal(buf, &h); err != nil {
+		return nil, fmt.Errorf("%w: header: %v", ErrBadMessage, err)
+	}
+	if h.Type < MsgPush || h.Type > msgLast {
+		return nil, fmt.Errorf("%w: unknown type %d", ErrBadMessage, h.Type)
+	}
+	return &h, nil
 }
 
-// DecodeMessage decodes one message's bytes (no length prefix).
+// ReadBody reads the body a header announces, refusing one larger than
+// limit bytes, and returns the whole message. The buffer grows with the
+// bytes actually received, never by the announced size up front, so a
+// peer that announces much and sends little makes the reader hold little.
+func ReadBody(r io.Reader, h *FrameHeader, limit int) (*Message, error) {
+	if h.Size > uint64(limit) {
+		return nil, fmt.Errorf("%w: %w: type %d, %d bytes, at most %d", ErrBadMessage, ErrTooLarge, h.Type, h.Size, limit)
+	}
+	buf, err := readGrowing(r, int(h.Size))
+	if err != nil {
+		return nil, fmt.Errorf("%w: body: %v", ErrBadMessage, err)
+	}
+	var m Message
+	if err := decMode.Unmarshal(buf, &m); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	m.Type, m.Thread, m.Auth = h.Type, h.Thread, h.Auth
+	return &m, nil
+}
+
+// readChunk is the first allocation of readGrowing, and how much it reads
+// at a time before the buffer doubles.
+const readChunk = 32 << 10
+
+// readGrowing reads exactly n bytes, growing its buffer (at most doubling
+// it, and never past n) as they arrive.
+func readGrowing(r io.Reader, n int) ([]byte, error) {
+	buf := make([]byte, 0, min(n, readChunk))
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), min(n, 2*cap(buf)))
+			copy(grown, buf)
+			buf = grown
+		}
+		k, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+k]
+		if err != nil && len(buf) < n {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return buf, nil
+}
+
+// ReadMessage reads one frame whose body may be as large as MaxMessageSize.
+// The sync protocol's own reader checks the header before the body (see
+// ReadHeader and ReadBody); this is for peers that trust what they read.
+func ReadMessage(r *bufio.Reader) (*Message, error) {
+	h, err := ReadHeader(r)
+	if err != nil {
+		return nil, err
+	}
+	return ReadBody(r, h, MaxMessageSize)
+}
+
+// DecodeMessage decodes a message's CBOR encoding (a pubsub message).
 func DecodeMessage(b []byte) (*Message, error) {
 	var m Message
 	if err := decMode.Unmarshal(b, &m); err != nil {
@@ -129,7 +239,25 @@ func DecodeMessage(b []byte) (*Message, error) {
 	return &m, nil
 }
 
-// EncodeMessage encodes a message without a length prefix (for pubsub).
+// DecodeMessageHeader decodes only the type, thread and proof of a
+// message's CBOR encoding, skipping the rest: enough to tell whether its
+// sender is a member before anything else is decoded.
+func DecodeMessageHeader(b []byte) (*FrameHeader, error) {
+	var h struct {
+		Type   MsgType `cbor:"y"`
+		Thread []byte  `cbor:"t"`
+		Auth   []byte  `cbor:"a"`
+	}
+	if err := lenientDecMode.Unmarshal(b, &h); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	if h.Type < MsgPush || h.Type > msgLast {
+		return nil, fmt.Errorf("%w: unknown type %d", ErrBadMessage, h.Type)
+	}
+	return &FrameHeader{Type: h.Type, Thread: h.Thread, Auth: h.Auth, Size: uint64(len(b))}, nil
+}
+
+// EncodeMessage encodes a message without framing (for pubsub).
 func EncodeMessage(m *Message) ([]byte, error) { return encMode.Marshal(m) }
 
 // ThreadAuth proves that the sender holds a thread's follow key, bound to

@@ -10,6 +10,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/namespace"
 	cmds "github.com/ipfs/go-ipfs-cmds"
+	logging "github.com/ipfs/go-log/v2"
 	kubocli "github.com/ipfs/kubo/cmd/ipfs/kubo"
 	"github.com/ipfs/kubo/core"
 	corecmds "github.com/ipfs/kubo/core/commands"
@@ -32,6 +33,8 @@ const datastoreNamespace = "/threads"
 
 // viewsNamespace is where views live, inside the plugin's namespace.
 const viewsNamespace = "/views"
+
+var log = logging.Logger("threads")
 
 // Plugins is the list Kubo's loader reads (preload.list names it). The codec
 // is a plugin of its own so that it stays registered, and `ipfs repo gc`
@@ -105,10 +108,20 @@ func (p *threadsPlugin) Start(node *core.IpfsNode) error {
 	if err != nil {
 		return fmt.Errorf("start threads: %w", err)
 	}
+	repoCfg, err := node.Repo.Config()
+	if err != nil {
+		return fmt.Errorf("start threads: %w", err)
+	}
+	syncBlocks, how, err := blockSync(node.Repo.Path(), repoCfg.Datastore.Spec, node.Repo.Datastore())
+	if err != nil {
+		return fmt.Errorf("start threads: durable blocks: %w", err)
+	}
+	log.Info(how)
 	store := namespace.Wrap(node.Repo.Datastore(), ds.NewKey(datastoreNamespace))
 	svc, err := threads.New(context.Background(), threads.Deps{
 		Datastore:  store,
 		Blockstore: node.Blockstore,
+		SyncBlocks: syncBlocks,
 		Pinner:     node.Pinning,
 		GCLocker:   node.GCLocker,
 		Host:       node.PeerHost,

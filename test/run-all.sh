@@ -37,7 +37,7 @@ echo "== unit tests"
 go test -count=1 ./...
 
 echo "== fuzzing the decoders briefly (longer: -fuzztime 10m, see README)"
-for target in FuzzOpenEvent FuzzDecodeMessage FuzzOpenInvite FuzzOpenSnapshot; do
+for target in FuzzOpenEvent FuzzDecodeMessage FuzzReadFrame FuzzOpenInvite FuzzOpenSnapshot; do
 	go test -run '^$' -fuzz "^$target\$" -fuzztime 5s ./codec/
 done
 

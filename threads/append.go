@@ -7,6 +7,7 @@ import (
 
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -172,8 +173,9 @@ func (s *Service) commitBatch(ctx context.Context, th *thread, batch []*appendRe
 }
 
 // storeEvents writes verified, contiguous events of a log: blocks first,
-// then the index entries and the new head in one synced batch; then it wakes
-// listeners. The log's pin follows within pinInterval (see pinKeeper); the
+// then the index entries and the new head in one synced batch, with copies
+// of the blocks when the blockstore does not make them durable by itself
+// (see blockJournal); then it wakes listeners. The log's pin follows within pinInterval (see pinKeeper); the
 // record written here names the pin as it was, and a start after a crash
 // moves a lagging pin.
 func (s *Service) storeEvents(ctx context.Context, th *thread, st *logState, events []*codec.Event, blks []blocks.Block) error {
@@ -218,8 +220,17 @@ func (s *Service) storeEvents(ctx context.Context, th *thread, st *logState, eve
 	if err := putCBOR(ctx, b, logKey(th.id, st.id), rec); err != nil {
 		return err
 	}
+	var journaled []ds.Key
+	if s.journal != nil {
+		if journaled, err = s.journal.add(ctx, b, blks); err != nil {
+			return fmt.Errorf("store events: %w", err)
+		}
+	}
 	if err := s.commit(ctx, b); err != nil {
 		return fmt.Errorf("store events: %w", err)
+	}
+	if s.journal != nil {
+		s.journal.committed(journaled)
 	}
 	moved = true
 	th.mu.Lock()

@@ -16,8 +16,23 @@
 //	                             node (or its digest), at most 4 per log (earlier
 //	                             versions kept the conflicting block)
 //	/sn/<thread>                 the latest snapshot: root, cursor, maker
+//	/inv/<thread>/<peer>         an invite delivered by peer, until joined
+//	/af/<thread>/<peer>          the thread was followed on peer's invite (AcceptFollowInvites)
+//	/jn/<n>/<cid>                a block's copy, until the blockstore's is synced (block journal)
 //
 // Every append writes its blocks first, then the index entries and the new
-// head in one datastore batch, so a crash leaves the old state or the new
-// one, and a head never points at a missing block.
+// head in one synced datastore batch, so a crash or a power loss leaves the
+// old state or the new one, and a head never points at a missing block.
+// When the blockstore does not sync its writes (Deps.SyncBlocks is set,
+// see FlatfsSync), the batch also holds copies of the blocks, dropped once
+// a background checkpoint has synced the blockstore's, and put back at the
+// next start after a crash.
+//
+// With a libp2p host, the engine speaks the sync protocol (ProtocolID): one
+// request and one answer per stream, each a frame whose small header (type,
+// thread, proof, body size) is checked before its body is read, within
+// limits per message type and a memory share per peer reserved in the
+// libp2p resource manager. What peers can make a node hold (frames,
+// held-back events, logs learnt from announces, invites, automatic
+// follows) is bounded; the README lists the bounds.
 package threads

@@ -17,7 +17,6 @@ import (
 	"github.com/ipfs/kubo/gc"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/kubo-threads/kubo-threads/codec"
 	"github.com/kubo-threads/kubo-threads/codec/codectest"
@@ -38,19 +37,7 @@ func issuedReadInvite(t *testing.T, a *testNode, tid ipel.ThreadID, to peer.ID) 
 	}
 	inv := &codec.Invite{Thread: tid.Bytes(), Role: codec.RoleRead, Follow: th.follow.Bytes(), Read: th.read.Load().Bytes(),
 		Inviter: []byte(a.host.ID()), Invitee: []byte(to), Created: time.Now().Unix()}
-	for _, la := range a.net.ownAnnouncement(th) {
-		logPart, err := ipel.LogMultiaddr(ipel.LogID(la.Log))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, b := range la.Addrs {
-			addr, err := ma.NewMultiaddrBytes(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			inv.Addrs = append(inv.Addrs, addr.Encapsulate(logPart).Bytes())
-		}
-	}
+	inv.Addrs = a.net.inviteAddrs(context.Background(), th)
 	pk, err := to.ExtractPublicKey()
 	if err != nil {
 		t.Fatal(err)

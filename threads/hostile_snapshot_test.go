@@ -245,7 +245,11 @@ func newForger(t *testing.T) *forger {
 		if h != nil {
 			return h(from, m)
 		}
-		resp, err := f.net.serve(context.Background(), from, m)
+		var th *thread
+		if tid, err := ipel.ThreadIDFromBytes(m.Thread); err == nil {
+			th, _ = f.thread(tid)
+		}
+		resp, err := f.net.serve(context.Background(), th, from, m)
 		if err != nil {
 			return &codec.Message{Type: codec.MsgError, Error: err.Error()}
 		}
@@ -360,7 +364,8 @@ func TestCompactedAnswerNeverLoadsAForgedSnapshot(t *testing.T) {
 				if ipel.LogID(m.Log) == fake {
 					return &codec.Message{Type: codec.MsgCompacted, Log: m.Log, From: 1001}
 				}
-				resp, err := f.net.serve(ctx, from, m)
+				th, _ := f.thread(tid)
+				resp, err := f.net.serve(ctx, th, from, m)
 				if err != nil {
 					return &codec.Message{Type: codec.MsgError, Error: err.Error()}
 				}

@@ -26,14 +26,15 @@ import (
 type hostile struct {
 	*testNode
 
-	mu     sync.Mutex
-	answer func(from peer.ID, m *codec.Message) *codec.Message
-	asked  atomic.Int64 // requests received
+	mu        sync.Mutex
+	answer    func(from peer.ID, m *codec.Message) *codec.Message
+	answerRaw func(from peer.ID, m *codec.Message) []byte
+	asked     atomic.Int64 // requests received
 }
 
 // newHostile starts a hostile peer. Until answerWith is called it serves
 // the sync protocol honestly.
-func newHostile(t *testing.T, o nodeOpts) *hostile {
+func newHostile(t testing.TB, o nodeOpts) *hostile {
 	t.Helper()
 	h := &hostile{testNode: newTestNode(t, o)}
 	h.host.SetStreamHandler(ProtocolID, h.handle)
@@ -41,19 +42,29 @@ func newHostile(t *testing.T, o nodeOpts) *hostile {
 }
 
 // answerWith makes the peer answer every request with fn's message; fn
-// returning nil resets the stream without an answer.
+// returning nil resets the stream without an answer. An answer about a
+// thread the peer holds gets its thread proof unless fn set Auth.
 func (h *hostile) answerWith(fn func(from peer.ID, m *codec.Message) *codec.Message) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.answer = fn
 }
 
+// answerRawWith makes the peer answer every request with the bytes fn
+// returns, written as they are (any framing, or none); nil resets the
+// stream.
+func (h *hostile) answerRawWith(fn func(from peer.ID, m *codec.Message) []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.answerRaw = fn
+}
+
 func (h *hostile) handle(st p2pnet.Stream) {
 	h.asked.Add(1)
 	h.mu.Lock()
-	fn := h.answer
+	fn, raw := h.answer, h.answerRaw
 	h.mu.Unlock()
-	if fn == nil {
+	if fn == nil && raw == nil {
 		h.net.handleStream(st)
 		return
 	}
@@ -64,10 +75,29 @@ func (h *hostile) handle(st p2pnet.Stream) {
 		_ = st.Reset()
 		return
 	}
-	resp := fn(st.Conn().RemotePeer(), m)
+	from := st.Conn().RemotePeer()
+	if raw != nil {
+		out := raw(from, m)
+		if out == nil {
+			_ = st.Reset()
+			return
+		}
+		if _, err := st.Write(out); err != nil {
+			_ = st.Reset()
+		}
+		return
+	}
+	resp := fn(from, m)
 	if resp == nil {
 		_ = st.Reset()
 		return
+	}
+	if resp.Auth == nil && len(m.Thread) > 0 {
+		if tid, err := ipel.ThreadIDFromBytes(m.Thread); err == nil {
+			if th, err := h.thread(tid); err == nil {
+				resp.Auth = h.net.auth(th, from)
+			}
+		}
 	}
 	if err := codec.WriteMessage(st, resp); err != nil {
 		_ = st.Reset()
@@ -76,7 +106,7 @@ func (h *hostile) handle(st p2pnet.Stream) {
 
 // proof is the thread proof this peer sends to `to`; it needs the follow
 // key, so it works once the peer holds the thread.
-func (h *hostile) proof(t *testing.T, tid ipel.ThreadID, to peer.ID) []byte {
+func (h *hostile) proof(t testing.TB, tid ipel.ThreadID, to peer.ID) []byte {
 	t.Helper()
 	th, err := h.thread(tid)
 	if err != nil {
@@ -92,7 +122,7 @@ func (h *hostile) send(ctx context.Context, to peer.ID, m *codec.Message) (*code
 
 // sendRaw writes raw bytes on a new sync stream, closes its write side and
 // returns whatever comes back (nil when the target resets the stream).
-func (h *hostile) sendRaw(ctx context.Context, t *testing.T, to peer.ID, raw []byte) []byte {
+func (h *hostile) sendRaw(ctx context.Context, t testing.TB, to peer.ID, raw []byte) []byte {
 	t.Helper()
 	st, err := h.host.NewStream(ctx, to, ProtocolID)
 	if err != nil {

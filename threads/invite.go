@@ -8,24 +8,20 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/kubo-threads/kubo-threads/codec"
 	"github.com/kubo-threads/kubo-threads/ipel"
 )
 
-// maxInvites bounds the invites kept as received, so that strangers cannot
-// fill the store.
-const maxInvites = 256
+// ErrAlreadyMember is returned when joining a thread this node holds.
+var ErrAlreadyMember = errors.New("this node already holds the thread")
 
-var (
-	// ErrAlreadyMember is returned when joining a thread this node holds.
-	ErrAlreadyMember = errors.New("this node already holds the thread")
-	// ErrNoReadRole is returned when inviting a reader to a raw thread: there
-	// a reader could not be kept from writing, since any holder of the read
-	// key can make itself a log that the other members accept.
-	ErrNoReadRole = errors.New("raw threads offer no read role: any holder of the read key can write a log the other members accept; create the thread with --variant acl, whose replicas enforce roles, or invite as writer or follower")
-)
+// ErrNoReadRole is returned when inviting a reader to a raw thread: there a
+// reader could not be kept from writing, since any holder of the read key
+// can make itself a log that the other members accept.
+var ErrNoReadRole = errors.New("raw threads offer no read role: any holder of the read key can write a log the other members accept; create the thread with --variant acl, whose replicas enforce roles, or invite as writer or follower")
 
 // InviteResult is a created invite.
 type InviteResult struct {
@@ -74,19 +70,7 @@ func (s *Service) Invite(ctx context.Context, tid ipel.ThreadID, to peer.ID, rol
 	inv.Creator = []byte(th.creator)
 	if s.net != nil {
 		inv.Inviter = []byte(s.net.self())
-		for _, la := range s.net.ownAnnouncement(th) {
-			for _, a := range la.Addrs {
-				logPart, err := ipel.LogMultiaddr(ipel.LogID(la.Log))
-				if err != nil {
-					continue
-				}
-				addr, err := ma.NewMultiaddrBytes(a)
-				if err != nil {
-					continue
-				}
-				inv.Addrs = append(inv.Addrs, addr.Encapsulate(logPart).Bytes())
-			}
-		}
+		inv.Addrs = s.net.inviteAddrs(ctx, th)
 	}
 	text, err := codec.SealInvite(inv, pk)
 	if err != nil {
@@ -105,6 +89,66 @@ func (s *Service) Invite(ctx context.Context, tid ipel.ThreadID, to peer.ID, rol
 	return res, nil
 }
 
+// What an invite lists of where the thread is, whatever the thread's
+// address book holds, so that an invite stays small.
+const (
+	// maxInviteAddrs bounds the log addresses an invite lists.
+	maxInviteAddrs = 64
+	// maxInvitePeers bounds the peers besides the inviter an invite names.
+	maxInvitePeers = 8
+	// invitePeerAddrs bounds the addresses listed for each of them.
+	invitePeerAddrs = 4
+)
+
+// inviteAddrs lists where an invitee finds a thread, as log addresses
+// (/.../p2p/<peer>/ipel/<log>), at most maxInviteAddrs: this node's
+// addresses first, then a few other peers from the address book, those
+// announced most recently first. One log per peer is enough: the invitee
+// learns every log from the heads of the peers it syncs with.
+func (n *network) inviteAddrs(ctx context.Context, th *thread) [][]byte {
+	var out [][]byte
+	add := func(p2p []byte, logID ipel.LogID) bool {
+		if len(out) == maxInviteAddrs {
+			return false
+		}
+		logPart, err := ipel.LogMultiaddr(logID)
+		if err != nil {
+			return false
+		}
+		addr, err := ma.NewMultiaddrBytes(p2p)
+		if err != nil {
+			return true
+		}
+		out = append(out, addr.Encapsulate(logPart).Bytes())
+		return true
+	}
+	if logs := announcedLogs(th); len(logs) > 0 {
+		for _, a := range n.selfAddrs() {
+			add(a, logs[0])
+		}
+	}
+	entries := n.book.Entries(ctx, th.id)
+	sort.SliceStable(entries, func(i, j int) bool { return entries[i].Expires.After(entries[j].Expires) })
+	named := map[peer.ID]bool{n.self(): true}
+	for _, e := range entries {
+		if named[e.Peer] || len(named) > maxInvitePeers {
+			continue
+		}
+		named[e.Peer] = true
+		info := peer.AddrInfo{ID: e.Peer, Addrs: e.Addrs[:min(len(e.Addrs), invitePeerAddrs)]}
+		p2p, err := peer.AddrInfoToP2pAddrs(&info)
+		if err != nil {
+			continue
+		}
+		for _, a := range p2p {
+			if !add(a.Bytes(), e.Log) {
+				return out
+			}
+		}
+	}
+	return out
+}
+
 // ReceivedInvite is an invite delivered to this node.
 type ReceivedInvite struct {
 	Invite   string
@@ -120,6 +164,11 @@ type storedInvite struct {
 	Received int64  `cbor:"r"`
 }
 
+// receiveInvite stores an invite delivered by its inviter, within the
+// quotas of the inbox (admit checked the sender's before the invite was
+// read), and follows the thread at once when it is a follow invite and the
+// node accepts them, within the automatic follows' quotas. Its work is one
+// invite opened and one record written, whatever is stored already.
 func (n *network) receiveInvite(ctx context.Context, from peer.ID, m *codec.Message) (*codec.Message, error) {
 	inv, err := codec.OpenInvite(m.Invite, n.s.deps.Identity)
 	if err != nil {
@@ -133,27 +182,61 @@ func (n *network) receiveInvite(ctx context.Context, from peer.ID, m *codec.Mess
 	}
 	tid, err := ipel.ThreadIDFromBytes(inv.Thread)
 	if err != nil {
+		n.stats.reject(from, "bad invite", err)
 		return nil, err
 	}
-	existing, err := n.s.Invites(ctx)
+	if _, err := n.s.thread(tid); err == nil {
+		return &codec.Message{Type: codec.MsgOK}, nil // already held: nothing to keep
+	}
+	slot := inviteSlot{tid, from}
+	undo, err := n.s.invites.reserve(slot)
 	if err != nil {
+		n.stats.reject(from, "invite quota", err)
 		return nil, err
 	}
-	if len(existing) >= maxInvites {
-		return nil, errors.New("too many pending invites")
-	}
-	k := inviteKey(tid, from)
-	if err := putCBOR(ctx, n.s.deps.Datastore, k, &storedInvite{Invite: m.Invite, From: []byte(from), Received: n.s.deps.Now().UnixNano()}); err != nil {
+	if err := putCBOR(ctx, n.s.deps.Datastore, inviteKey(tid, from), &storedInvite{Invite: m.Invite, From: []byte(from), Received: n.s.deps.Now().UnixNano()}); err != nil {
+		undo()
 		return nil, err
 	}
 	if inv.Role == codec.RoleFollow && n.s.cfg.AcceptFollowInvites {
-		n.spawn(func() {
-			if _, err := n.s.Join(n.ctx, m.Invite); err != nil && !errors.Is(err, ErrAlreadyMember) {
-				log.Warnf("follow thread %s for %s: %s", tid, from, err)
-			}
-		})
+		n.autoFollow(tid, from, m.Invite)
 	}
 	return &codec.Message{Type: codec.MsgOK}, nil
+}
+
+// autoFollow joins a thread on a follow invite, in the background, within
+// the quotas of automatic follows, and records whose invite it followed.
+func (n *network) autoFollow(tid ipel.ThreadID, inviter peer.ID, text string) {
+	ok, undo, err := n.s.invites.reserveFollow(tid, inviter)
+	if err != nil {
+		n.stats.reject(inviter, "follow quota", err)
+		log.Infof("follow thread %s for %s: %s", tid, inviter, err)
+		return
+	}
+	if !ok {
+		return // being joined already
+	}
+	started := n.spawn(func() {
+		if _, err := n.s.Join(n.ctx, text); err != nil {
+			undo()
+			if !errors.Is(err, ErrAlreadyMember) {
+				log.Warnf("follow thread %s for %s: %s", tid, inviter, err)
+			}
+			return
+		}
+		if err := n.s.deps.Datastore.Put(n.ctx, autoFollowKey(tid, inviter), []byte{}); err != nil {
+			log.Warnf("follow thread %s for %s: record the follow: %s (not counted after a restart)", tid, inviter, err)
+		}
+	})
+	if !started {
+		undo()
+	}
+}
+
+// forgetInvites deletes the stored invites to a thread (once it is joined).
+func (s *Service) forgetInvites(ctx context.Context, tid ipel.ThreadID) error {
+	s.invites.dropInvites(tid)
+	return deletePrefix(ctx, s.deps.Datastore, "/inv/"+tid.String()+"/")
 }
 
 // Invites lists the invites delivered to this node and not yet joined.
@@ -301,14 +384,23 @@ func (s *Service) JoinWith(ctx context.Context, text string, opts JoinOptions) (
 		}
 		if s.net != nil && info.ID != s.net.self() {
 			_ = s.net.book.Add(ctx, tid, logID, info, s.cfg.AddrTTL)
-			s.net.host.Peerstore().AddAddrs(info.ID, info.Addrs, s.cfg.AddrTTL)
+			// The inviter's own addresses are kept as long as announced
+			// ones; those it gives for other peers only for the first
+			// syncs, after which those peers announce their own.
+			ttl := peerstore.TempAddrTTL
+			if string(info.ID) == string(inv.Inviter) {
+				ttl = s.cfg.AddrTTL
+			}
+			s.net.host.Peerstore().AddAddrs(info.ID, info.Addrs, ttl)
 			peers = append(peers, info.ID)
 		}
 	}
 	if err := s.commit(ctx, b); err != nil {
 		return ThreadInfo{}, fmt.Errorf("join %s: %w", tid, err)
 	}
-	_ = s.deps.Datastore.Delete(ctx, inviteKey(tid, peer.ID(inv.Inviter)))
+	if err := s.forgetInvites(ctx, tid); err != nil {
+		log.Warnf("join %s: forget its invites: %s", tid, err)
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -22,9 +22,14 @@ import (
 )
 
 // ProtocolID is the libp2p protocol of thread sync: one request and one
-// response per stream. Version 2 proves membership under a subkey of the
-// follow key (codec.ThreadAuth); version 1 peers cannot prove it.
+// response per stream, each a frame (see codec.WriteMessage). Version 2
+// proves membership under a subkey of the follow key (codec.ThreadAuth) and
+// checks a small header before reading a body; version 1 peers cannot.
 const ProtocolID = protocol.ID("/kubo-threads/sync/2.0.0")
+
+// serviceName is the libp2p resource manager service of the sync streams:
+// `ipfs swarm resources` shows the memory they hold as svc:threads.
+const serviceName = "threads"
 
 const (
 	// streamTimeout bounds one request/response exchange.
@@ -33,7 +38,86 @@ const (
 	pullBatch = 1024
 	// maxBatchBytes bounds the events of one response or push.
 	maxBatchBytes = 4 << 20
+	// peerFrameBudget bounds the memory held for the frames of one peer at
+	// a time (see frameReserve), its requests and its answers to this
+	// node's requests together: one frame of the largest size, and small
+	// ones beside it. A peer's frames beyond it wait (within their
+	// stream's deadline).
+	peerFrameBudget = codec.MaxMessageSize + 1<<20
+	// maxErrorText bounds the reason of an error answer.
+	maxErrorText = 1 << 10
 )
+
+// Body limits of the sync protocol's frames, by type.
+const (
+	smallBody    = 1 << 10   // pull, snapshot request, OK, compacted
+	errorBody    = 2 << 10   // error answers
+	headsBody    = 1 << 20   // heads: about 20,000 logs
+	announceBody = 256 << 10 // maxAnnounceLogs entries, maxPeerAddrs addresses each
+	blocksAsk    = 64 << 10  // CIDs of snapshot blocks asked for
+)
+
+// requestLimit is the largest body of a request of type t; 0 for types that
+// are not requests.
+func requestLimit(t codec.MsgType) int {
+	switch t {
+	case codec.MsgPush:
+		return codec.MaxMessageSize
+	case codec.MsgHeads:
+		return headsBody
+	case codec.MsgAnnounce:
+		return announceBody
+	case codec.MsgInvite:
+		return codec.MaxInviteText + smallBody
+	case codec.MsgBlocks:
+		return blocksAsk
+	case codec.MsgPull, codec.MsgSnapshot:
+		return smallBody
+	default:
+		return 0
+	}
+}
+
+// frameReserve is the memory reserved for a frame whose body is size bytes,
+// and whose answer needs answer bytes: twice the body (the bytes read, and
+// what is decoded from them), and the answer, at most a peer's whole share.
+func frameReserve(size uint64, answer int) int {
+	return int(min(2*size+uint64(answer), peerFrameBudget))
+}
+
+// answerReserve is the memory reserved, beyond the request's body, for
+// building and writing the answer to a request of type t.
+func answerReserve(t codec.MsgType) int {
+	switch t {
+	case codec.MsgPull, codec.MsgSnapshot, codec.MsgBlocks:
+		return codec.MaxMessageSize
+	case codec.MsgHeads:
+		return headsBody
+	default:
+		return 0
+	}
+}
+
+// answerLimit is the largest body of an answer of type ans to a request of
+// type req, and whether that answer is admitted at all.
+func answerLimit(req, ans codec.MsgType) (int, bool) {
+	switch {
+	case ans == codec.MsgError:
+		return errorBody, true
+	case ans == codec.MsgOK:
+		return smallBody, req == codec.MsgPush || req == codec.MsgAnnounce || req == codec.MsgInvite
+	case req == codec.MsgHeads && ans == codec.MsgHeads:
+		return headsBody, true
+	case req == codec.MsgPull && ans == codec.MsgEvents:
+		return codec.MaxMessageSize, true
+	case req == codec.MsgPull && ans == codec.MsgCompacted:
+		return smallBody, true
+	case req == codec.MsgSnapshot && ans == codec.MsgSnapshot, req == codec.MsgBlocks && ans == codec.MsgBlocks:
+		return codec.MaxMessageSize, true
+	default:
+		return 0, false
+	}
+}
 
 // network is the engine's side of libp2p: the sync protocol, pushes,
 // pubsub, pulls and anti-entropy. It exists only when the service has a host.
@@ -45,7 +129,13 @@ type network struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// lifeMu guards closing; wg counts the goroutines and stream handlers
+	// close waits for, which only start while closing is false.
+	lifeMu  sync.Mutex
+	closing bool
+	wg      sync.WaitGroup
+
+	frames *peerBudget // frame memory per peer
 
 	mu       sync.Mutex
 	outboxes map[peer.ID]*outbox
@@ -54,8 +144,8 @@ type network struct {
 	syncing  map[syncKey]bool
 	// synced records, per thread and peer, this node's heads after the
 	// last successful sync and when it ended (see antiEntropy).
-	synced  map[syncKey]syncedState
-	pending map[pendingKey]map[uint64]pendingEvent
+	synced map[syncKey]syncedState
+	held   *heldBack // events ahead of their log's head
 
 	stats netStats
 
@@ -136,7 +226,8 @@ func newNetwork(s *Service, h host.Host, ps *pubsub.PubSub, book *ipel.AddrBook)
 		s: s, host: h, ps: ps, book: book, ctx: ctx, cancel: cancel,
 		outboxes: map[peer.ID]*outbox{}, topics: map[ipel.ThreadID]*topicSub{},
 		backoff: map[peer.ID]backoffState{}, syncing: map[syncKey]bool{}, synced: map[syncKey]syncedState{},
-		pending: map[pendingKey]map[uint64]pendingEvent{},
+		held:   newHeldBack(s.deps.Now),
+		frames: newPeerBudget(peerFrameBudget),
 	}
 	n.stats.met = s.met
 	h.SetStreamHandler(ProtocolID, n.handleStream)
@@ -149,12 +240,15 @@ func (n *network) start(threads []*thread) {
 	for _, th := range threads {
 		n.subscribe(th)
 	}
-	n.wg.Add(1)
-	go n.antiEntropy()
+	n.spawn(n.antiEntropy)
 }
 
-// close stops everything the network started and waits for it.
+// close stops everything the network started, stream handlers in flight
+// among them, and waits for it.
 func (n *network) close() {
+	n.lifeMu.Lock()
+	n.closing = true
+	n.lifeMu.Unlock()
 	n.host.RemoveStreamHandler(ProtocolID)
 	n.cancel()
 	n.mu.Lock()
@@ -166,14 +260,28 @@ func (n *network) close() {
 	n.wg.Wait()
 }
 
-// go runs f in the background, tracked for close.
-func (n *network) spawn(f func()) bool {
-	if n.ctx.Err() != nil {
+// enter registers work that close waits for; false once close began.
+func (n *network) enter() bool {
+	n.lifeMu.Lock()
+	defer n.lifeMu.Unlock()
+	if n.closing {
 		return false
 	}
 	n.wg.Add(1)
+	return true
+}
+
+// leave ends work registered by enter.
+func (n *network) leave() { n.wg.Done() }
+
+// spawn runs f in the background, tracked for close; false once close
+// began.
+func (n *network) spawn(f func()) bool {
+	if !n.enter() {
+		return false
+	}
 	go func() {
-		defer n.wg.Done()
+		defer n.leave()
 		f()
 	}()
 	return true
@@ -186,15 +294,24 @@ func (n *network) auth(th *thread, to peer.ID) []byte {
 	return codec.ThreadAuth(th.follow, th.id.Bytes(), []byte(n.self()), []byte(to))
 }
 
-// request sends one message to a peer and reads the answer.
+// request sends one message to a peer and returns the answer. An answer is
+// read as a request is (see readRequest): its header first, which must be
+// of a type the request admits and, when it carries data of a thread,
+// prove that the peer holds the thread's follow key; then its body, within
+// the type's limit and a reservation of the peer's share, held while the
+// answer is read. An error answer is returned as an error.
 func (n *network) request(ctx context.Context, p peer.ID, m *codec.Message) (*codec.Message, error) {
 	ctx, cancel := context.WithTimeout(ctx, streamTimeout)
 	defer cancel()
-	st, err := n.host.NewStream(p2pnet.WithAllowLimitedConn(ctx, "threads"), p, ProtocolID)
+	st, err := n.host.NewStream(p2pnet.WithAllowLimitedConn(ctx, serviceName), p, ProtocolID)
 	if err != nil {
 		return nil, fmt.Errorf("open stream to %s: %w", p, err)
 	}
 	defer st.Close()
+	if err := st.Scope().SetService(serviceName); err != nil {
+		_ = st.Reset()
+		return nil, fmt.Errorf("stream to %s: %w", p, err)
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = st.SetDeadline(dl)
 	}
@@ -206,8 +323,27 @@ func (n *network) request(ctx context.Context, p peer.ID, m *codec.Message) (*co
 		_ = st.Reset()
 		return nil, fmt.Errorf("send to %s: %w", p, err)
 	}
-	resp, err := codec.ReadMessage(bufio.NewReader(st))
+	r := bufio.NewReader(st)
+	h, err := codec.ReadHeader(r)
 	if err != nil {
+		_ = st.Reset()
+		return nil, fmt.Errorf("answer from %s: %w", p, err)
+	}
+	limit, err := n.checkAnswer(p, m, h)
+	if err != nil {
+		n.stats.reject(p, "unexpected answer", err)
+		_ = st.Reset()
+		return nil, fmt.Errorf("answer from %s: %w", p, err)
+	}
+	release, err := n.reserve(ctx, st, p, frameReserve(h.Size, 0))
+	if err != nil {
+		_ = st.Reset()
+		return nil, fmt.Errorf("answer from %s: %w", p, err)
+	}
+	defer release()
+	resp, err := codec.ReadBody(r, h, limit)
+	if err != nil {
+		n.stats.reject(p, "malformed message", err)
 		_ = st.Reset()
 		return nil, fmt.Errorf("answer from %s: %w", p, err)
 	}
@@ -217,33 +353,189 @@ func (n *network) request(ctx context.Context, p peer.ID, m *codec.Message) (*co
 	return resp, nil
 }
 
-// handleStream serves one request.
-func (n *network) handleStream(st p2pnet.Stream) {
-	defer st.Close()
-	_ = st.SetDeadline(time.Now().Add(streamTimeout))
-	from := st.Conn().RemotePeer()
-	m, err := codec.ReadMessage(bufio.NewReader(st))
+// checkAnswer returns the body limit of an answer to req, or why it is
+// refused: a type the request does not admit, or a missing or wrong proof.
+func (n *network) checkAnswer(p peer.ID, req *codec.Message, h *codec.FrameHeader) (int, error) {
+	limit, ok := answerLimit(req.Type, h.Type)
+	if !ok {
+		return 0, fmt.Errorf("answer of type %d to a request of type %d", h.Type, req.Type)
+	}
+	if h.Type == codec.MsgOK || h.Type == codec.MsgError {
+		return limit, nil
+	}
+	tid, err := ipel.ThreadIDFromBytes(req.Thread)
 	if err != nil {
-		n.stats.reject(from, "malformed message", err)
+		return 0, err
+	}
+	th, err := n.s.thread(tid)
+	if err != nil {
+		return 0, err
+	}
+	if !th.proves(h.Auth, p, n.self()) {
+		return 0, errNotMember
+	}
+	return limit, nil
+}
+
+// reserve holds size bytes of memory for a frame of peer p: from the peer's
+// share (waiting, within ctx, while the peer's other frames hold it) and
+// from the stream's scope in the libp2p resource manager. The returned
+// function releases both.
+func (n *network) reserve(ctx context.Context, st p2pnet.Stream, p peer.ID, size int) (func(), error) {
+	if size == 0 {
+		return func() {}, nil
+	}
+	if err := n.frames.acquire(ctx, p, size); err != nil {
+		return nil, fmt.Errorf("memory for %d bytes: %w", size, err)
+	}
+	if err := st.Scope().ReserveMemory(size, p2pnet.ReservationPriorityMedium); err != nil {
+		n.frames.release(p, size)
+		return nil, fmt.Errorf("memory for %d bytes: %w", size, err)
+	}
+	return func() {
+		st.Scope().ReleaseMemory(size)
+		n.frames.release(p, size)
+	}, nil
+}
+
+// closeGrace is how long an answer may take to go out once Close began.
+const closeGrace = time.Second
+
+// handleStream serves one request, unless the network is closing. While it
+// waits on the peer (reading the request) a stream does not hold Close up:
+// Close resets it. A request read is served to the end, and its answer
+// goes out within closeGrace of Close.
+func (n *network) handleStream(st p2pnet.Stream) {
+	if !n.enter() {
 		_ = st.Reset()
 		return
 	}
-	resp, err := n.serve(n.ctx, from, m)
-	if err != nil {
-		log.Debugf("sync: refused %d from %s: %s", m.Type, from, err)
-		resp = &codec.Message{Type: codec.MsgError, Error: err.Error()}
+	defer n.leave()
+	defer st.Close()
+	from := st.Conn().RemotePeer()
+	if err := st.Scope().SetService(serviceName); err != nil {
+		n.stats.reject(from, "resource limit", err)
+		_ = st.Reset()
+		return
 	}
+	_ = st.SetDeadline(time.Now().Add(streamTimeout))
+	stop := context.AfterFunc(n.ctx, func() { _ = st.Reset() })
+	req, resp := n.readRequest(st, bufio.NewReader(st), from)
+	if !stop() {
+		if req != nil {
+			req.release()
+		}
+		return // reset by Close
+	}
+	if req != nil {
+		defer req.release()
+		resp = n.serveRequest(req, from)
+	}
+	if resp == nil {
+		_ = st.Reset()
+		return
+	}
+	defer context.AfterFunc(n.ctx, func() { _ = st.SetWriteDeadline(time.Now().Add(closeGrace)) })()
 	if err := codec.WriteMessage(st, resp); err != nil {
 		_ = st.Reset()
 	}
 }
 
+// inbound is a request read from a stream, with the memory reserved for it
+// and its answer.
+type inbound struct {
+	th      *thread // nil for an invite
+	m       *codec.Message
+	release func()
+}
+
+// readRequest reads a request: it returns the request, or the answer that
+// refuses it, or neither (reset the stream). Nothing large is read before
+// the sender is known to be allowed: the header (at most
+// codec.MaxHeaderSize bytes) must prove membership of its thread, or be an
+// invite the sender may still deliver; the body must fit its type's limit,
+// and memory for it (and for a large answer) is reserved before it is
+// read.
+func (n *network) readRequest(st p2pnet.Stream, r *bufio.Reader, from peer.ID) (*inbound, *codec.Message) {
+	h, err := codec.ReadHeader(r)
+	if err != nil {
+		n.stats.reject(from, "malformed message", err)
+		return nil, nil
+	}
+	th, err := n.admit(from, h)
+	if err != nil {
+		return nil, errorAnswer(err)
+	}
+	limit := requestLimit(h.Type)
+	if h.Size > uint64(limit) {
+		err := fmt.Errorf("%w: type %d, %d bytes, at most %d", codec.ErrTooLarge, h.Type, h.Size, limit)
+		n.stats.reject(from, "oversized message", err)
+		return nil, errorAnswer(err)
+	}
+	wait, cancel := context.WithTimeout(n.ctx, streamTimeout)
+	defer cancel()
+	release, err := n.reserve(wait, st, from, frameReserve(h.Size, answerReserve(h.Type)))
+	if err != nil {
+		n.stats.reject(from, "no memory", err)
+		return nil, errorAnswer(err)
+	}
+	m, err := codec.ReadBody(r, h, limit)
+	if err != nil {
+		release()
+		n.stats.reject(from, "malformed message", err)
+		return nil, nil
+	}
+	return &inbound{th: th, m: m, release: release}, nil
+}
+
+// serveRequest answers a request read by readRequest; an answer with data
+// of a thread carries this node's proof.
+func (n *network) serveRequest(req *inbound, from peer.ID) *codec.Message {
+	resp, err := n.serve(context.WithoutCancel(n.ctx), req.th, from, req.m)
+	if err != nil {
+		log.Debugf("sync: refused %d from %s: %s", req.m.Type, from, err)
+		return errorAnswer(err)
+	}
+	if req.th != nil && resp.Type != codec.MsgOK && resp.Type != codec.MsgError {
+		resp.Auth = n.auth(req.th, from)
+	}
+	return resp
+}
+
+// errorAnswer is a refusal, its reason cut to fit the error answer's limit.
+func errorAnswer(err error) *codec.Message {
+	msg := err.Error()
+	if len(msg) > maxErrorText {
+		msg = msg[:maxErrorText]
+	}
+	return &codec.Message{Type: codec.MsgError, Error: msg}
+}
+
+// admit checks a request's header: an invite the sender may deliver, or a
+// request of a known type about a thread the sender proves to be a member
+// of, which it returns.
+func (n *network) admit(from peer.ID, h *codec.FrameHeader) (*thread, error) {
+	if h.Type == codec.MsgInvite {
+		if err := n.s.invites.admit(from); err != nil {
+			n.stats.reject(from, "invite quota", err)
+			return nil, err
+		}
+		return nil, nil
+	}
+	if requestLimit(h.Type) == 0 {
+		err := fmt.Errorf("unexpected message type %d", h.Type)
+		n.stats.reject(from, "unexpected message", err)
+		return nil, err
+	}
+	return n.member(h.Thread, h.Auth, from, n.self())
+}
+
 var errNotMember = errors.New("not a member of the thread (bad thread proof)")
 
-// member returns the thread of a message if its sender proved to hold the
-// thread's follow key (to is this node, or empty for a broadcast).
-func (n *network) member(m *codec.Message, from, to peer.ID) (*thread, error) {
-	tid, err := ipel.ThreadIDFromBytes(m.Thread)
+// member returns a thread if a message's sender proved to hold the thread's
+// follow key (to is this node, or empty for a broadcast).
+func (n *network) member(thread, auth []byte, from, to peer.ID) (*thread, error) {
+	tid, err := ipel.ThreadIDFromBytes(thread)
 	if err != nil {
 		n.stats.reject(from, "bad thread ID", err)
 		return nil, err
@@ -253,20 +545,22 @@ func (n *network) member(m *codec.Message, from, to peer.ID) (*thread, error) {
 		n.stats.reject(from, "unknown thread", err)
 		return nil, err
 	}
-	if !codec.CheckThreadAuth(th.follow, m.Auth, m.Thread, []byte(from), []byte(to)) {
+	if !th.proves(auth, from, to) {
 		n.stats.reject(from, "not a member", errNotMember)
 		return nil, errNotMember
 	}
 	return th, nil
 }
 
-func (n *network) serve(ctx context.Context, from peer.ID, m *codec.Message) (*codec.Message, error) {
+// proves reports whether auth is the thread proof of `from` to `to`.
+func (th *thread) proves(auth []byte, from, to peer.ID) bool {
+	return codec.CheckThreadAuth(th.follow, auth, th.id.Bytes(), []byte(from), []byte(to))
+}
+
+// serve answers a request admitted by admit (th is nil for an invite).
+func (n *network) serve(ctx context.Context, th *thread, from peer.ID, m *codec.Message) (*codec.Message, error) {
 	if m.Type == codec.MsgInvite {
 		return n.receiveInvite(ctx, from, m)
-	}
-	th, err := n.member(m, from, n.self())
-	if err != nil {
-		return nil, err
 	}
 	ok := &codec.Message{Type: codec.MsgOK}
 	switch m.Type {
@@ -321,7 +615,7 @@ func (n *network) receiveEvents(ctx context.Context, th *thread, from peer.ID, m
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrGap):
-		n.holdBack(th, evBlocks[res.Stored+res.Duplicates:], bodies)
+		n.holdBack(th, from, evBlocks[res.Stored+res.Duplicates:], bodies)
 		n.syncSoon(th, from)
 	default:
 		log.Debugf("sync: events from %s: %s", from, err)
@@ -333,8 +627,17 @@ func (n *network) receiveEvents(ctx context.Context, th *thread, from peer.ID, m
 func (n *network) ingest(ctx context.Context, th *thread, from peer.ID, evBlocks []blocks.Block, bodies map[cid.Cid]blocks.Block) (IngestResult, error) {
 	res, err := n.s.Ingest(ctx, th.id, evBlocks, bodies)
 	if errors.Is(err, ErrLogNotFound) {
-		if logID, ok := firstLog(th, evBlocks[res.Stored+res.Duplicates:]); ok {
-			if aerr := n.s.addLog(ctx, th, logID); aerr != nil {
+		if logID, seq, ok := firstLog(th, evBlocks[res.Stored+res.Duplicates:]); ok {
+			// A log whose first event comes first has an event at once;
+			// one that starts with a gap stays empty until it is pulled.
+			add := n.s.addLearntLog
+			if seq == 1 {
+				add = n.s.addLog
+			}
+			if aerr := add(ctx, th, logID); aerr != nil {
+				if errors.Is(aerr, errTooManyEmptyLogs) {
+					n.stats.reject(from, "too many empty logs", aerr)
+				}
 				return res, aerr
 			}
 			_ = n.book.Add(ctx, th.id, logID, peer.AddrInfo{ID: from, Addrs: n.host.Peerstore().Addrs(from)}, n.s.cfg.AddrTTL)
@@ -379,17 +682,18 @@ func rejectReason(err error) string {
 	}
 }
 
-// firstLog returns the log the first event block claims, if it opens.
-func firstLog(th *thread, evBlocks []blocks.Block) (ipel.LogID, bool) {
+// firstLog returns the log and seq the first event block claims, if it
+// opens.
+func firstLog(th *thread, evBlocks []blocks.Block) (ipel.LogID, uint64, bool) {
 	if len(evBlocks) == 0 {
-		return "", false
+		return "", 0, false
 	}
 	ev, err := openReceived(th, evBlocks[0])
 	if err != nil {
-		return "", false
+		return "", 0, false
 	}
 	id, err := ev.LogID()
-	return id, err == nil
+	return id, ev.Seq, err == nil
 }
 
 func decodeBlocks(m *codec.Message) ([]blocks.Block, map[cid.Cid]blocks.Block, error) {

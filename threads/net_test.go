@@ -46,6 +46,7 @@ type nodeOpts struct {
 	// (a slow disk), widening the windows between a check and a commit.
 	syncDelay time.Duration
 	now       func() time.Time // the node's wall clock; time.Now when nil
+	deps      func(*Deps)      // changes the node's dependencies before it starts
 }
 
 // slowSync is a datastore whose Sync takes a while.
@@ -94,7 +95,7 @@ func (g *blockGater) InterceptSecured(_ p2pnet.Direction, p peer.ID, _ p2pnet.Co
 }
 func (g *blockGater) InterceptUpgraded(p2pnet.Conn) (bool, control.DisconnectReason) { return true, 0 }
 
-func newTestNode(t *testing.T, o nodeOpts) *testNode {
+func newTestNode(t testing.TB, o nodeOpts) *testNode {
 	t.Helper()
 	opts := []libp2p.Option{libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay()}
 	if o.gater != nil {
@@ -118,10 +119,14 @@ func newTestNode(t *testing.T, o nodeOpts) *testNode {
 	if o.syncDelay > 0 {
 		r.store = slowSync{Batching: r.store, delay: o.syncDelay}
 	}
-	s, err := New(context.Background(), Deps{
+	deps := Deps{
 		Datastore: r.store, Blockstore: r.blocks, Pinner: r.pinner,
 		Host: h, PubSub: ps, Identity: h.Peerstore().PrivKey(h.ID()), Now: o.now,
-	}, Config{AntiEntropyInterval: o.interval, AcceptFollowInvites: o.follow})
+	}
+	if o.deps != nil {
+		o.deps(&deps)
+	}
+	s, err := New(context.Background(), deps, Config{AntiEntropyInterval: o.interval, AcceptFollowInvites: o.follow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +134,7 @@ func newTestNode(t *testing.T, o nodeOpts) *testNode {
 	return &testNode{Service: s, host: h, rig: r}
 }
 
-func connect(t *testing.T, a, b *testNode) {
+func connect(t testing.TB, a, b *testNode) {
 	t.Helper()
 	if err := a.host.Connect(context.Background(), peer.AddrInfo{ID: b.host.ID(), Addrs: b.host.Addrs()}); err != nil {
 		t.Fatal(err)
@@ -158,7 +163,7 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() (bool, s
 }
 
 // invite creates an invite on a for b and has b join it.
-func invite(t *testing.T, a, b *testNode, tid ipel.ThreadID, role codec.Role) {
+func invite(t testing.TB, a, b *testNode, tid ipel.ThreadID, role codec.Role) {
 	t.Helper()
 	ctx := context.Background()
 	res, err := a.Invite(ctx, tid, b.host.ID(), role)
@@ -798,7 +803,7 @@ func TestPushesOfLargeBodiesFitAndKeepBodiesWithEvents(t *testing.T) {
 		item.events = append(item.events, pushEvent{event: ev, body: body})
 	}
 	item.th = th
-	msgs := mergePushes([]pushItem{item})
+	msgs := mergePushes([]pushItem{item}, maxBatchBytes)
 	events := 0
 	for _, m := range msgs {
 		b, err := codec.EncodeMessage(m.msg)

@@ -94,11 +94,11 @@ func (ob *outbox) run() {
 		if n.reorder != nil {
 			// One message per run of events, in a shuffled order.
 			for _, it := range items {
-				msgs = append(msgs, mergePushes([]pushItem{it})...)
+				msgs = append(msgs, mergePushes([]pushItem{it}, maxBatchBytes)...)
 			}
 			n.reorder(msgs)
 		} else {
-			msgs = mergePushes(items)
+			msgs = mergePushes(items, maxBatchBytes)
 		}
 		for _, m := range msgs {
 			if n.dropPush != nil && n.dropPush() {
@@ -122,8 +122,9 @@ type threadMsg struct {
 }
 
 // mergePushes joins consecutive items of the same thread into messages of
-// bounded size; an event travels with its body.
-func mergePushes(items []pushItem) []threadMsg {
+// at most maxBytes of blocks (or one event, when it is larger) and
+// pullBatch events; an event travels with its body.
+func mergePushes(items []pushItem, maxBytes int) []threadMsg {
 	var out []threadMsg
 	var cur *threadMsg
 	size := 0
@@ -133,7 +134,7 @@ func mergePushes(items []pushItem) []threadMsg {
 			if pe.body != nil {
 				n += len(pe.body.RawData())
 			}
-			if cur == nil || cur.th != it.th || (len(cur.msg.Events) > 0 && size+n > maxBatchBytes) || len(cur.msg.Events) >= pullBatch {
+			if cur == nil || cur.th != it.th || (len(cur.msg.Events) > 0 && size+n > maxBytes) || len(cur.msg.Events) >= pullBatch {
 				out = append(out, threadMsg{th: it.th, msg: &codec.Message{Type: codec.MsgPush, Thread: it.th.id.Bytes()}})
 				cur = &out[len(out)-1]
 				size = 0
@@ -171,6 +172,19 @@ func (n *network) succeeded(p peer.ID) {
 	delete(n.backoff, p)
 }
 
+const (
+	// pubsubLimit bounds a pubsub message of a thread; the validator
+	// rejects larger ones.
+	pubsubLimit = 64 << 10
+	// pubsubOverhead is room in a message for what is not block data: the
+	// thread, the proof and the CBOR framing of each block.
+	pubsubOverhead = 8 << 10
+	// pubsubQueue is how many validated messages a thread's subscription
+	// holds before pubsub drops new ones (pushes and pulls repair what is
+	// dropped): with pubsubLimit, at most 2 MiB per thread.
+	pubsubQueue = 32
+)
+
 // topicSub is a thread's pubsub topic and the goroutine reading it.
 type topicSub struct {
 	topic *pubsub.Topic
@@ -194,16 +208,22 @@ func (n *network) subscribe(th *thread) {
 		return
 	}
 	name := topicName(th.id)
+	// The validator runs on every message, forwarded ones too: it checks
+	// the size, the type and the proof and decodes nothing else.
 	err := n.ps.RegisterTopicValidator(name, func(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
-		m, err := codec.DecodeMessage(msg.Data)
-		if err == nil && m.Type != codec.MsgPush {
-			err = fmt.Errorf("unexpected message type %d", m.Type)
+		if len(msg.Data) > pubsubLimit {
+			n.stats.reject(msg.GetFrom(), "oversized pubsub message", fmt.Errorf("%d bytes, at most %d", len(msg.Data), pubsubLimit))
+			return pubsub.ValidationReject
+		}
+		h, err := codec.DecodeMessageHeader(msg.Data)
+		if err == nil && h.Type != codec.MsgPush {
+			err = fmt.Errorf("unexpected message type %d", h.Type)
 		}
 		if err != nil {
 			n.stats.reject(msg.GetFrom(), "malformed pubsub message", err)
 			return pubsub.ValidationReject
 		}
-		if _, err := n.member(m, msg.GetFrom(), ""); err != nil {
+		if _, err := n.member(h.Thread, h.Auth, msg.GetFrom(), ""); err != nil {
 			return pubsub.ValidationReject
 		}
 		return pubsub.ValidationAccept
@@ -218,7 +238,7 @@ func (n *network) subscribe(th *thread) {
 		log.Warnf("thread %s: join pubsub topic: %s (sync goes on through push and pull)", th.id, err)
 		return
 	}
-	sub, err := topic.Subscribe(pubsub.WithBufferSize(1024))
+	sub, err := topic.Subscribe(pubsub.WithBufferSize(pubsubQueue))
 	if err != nil {
 		_ = topic.Close()
 		_ = n.ps.UnregisterTopicValidator(name)
@@ -249,7 +269,8 @@ func (n *network) subscribe(th *thread) {
 			}
 			m, err := codec.DecodeMessage(msg.Data)
 			if err != nil {
-				continue // the validator let nothing malformed through
+				n.stats.reject(msg.GetFrom(), "malformed pubsub message", err)
+				continue
 			}
 			n.receiveEvents(ctx, th, msg.GetFrom(), m)
 		}
@@ -266,8 +287,9 @@ func (n *network) unsubscribe(tid ipel.ThreadID) {
 	}
 }
 
-// publish sends new events on the thread's topic, in messages under the
-// pubsub size limit; larger events travel by push and pull only.
+// publish sends new events on the thread's topic, in messages of at most
+// pubsubLimit bytes; an event larger than that travels by push and pull
+// only.
 func (n *network) publish(th *thread, item pushItem) {
 	n.mu.Lock()
 	ts := n.topics[th.id]
@@ -275,14 +297,13 @@ func (n *network) publish(th *thread, item pushItem) {
 	if ts == nil {
 		return
 	}
-	const limit = 512 << 10
-	for _, m := range mergePushes([]pushItem{item}) {
+	for _, m := range mergePushes([]pushItem{item}, pubsubLimit-pubsubOverhead) {
 		if n.dropPush != nil && n.dropPush() {
 			continue
 		}
 		m.msg.Auth = codec.ThreadAuth(th.follow, th.id.Bytes(), []byte(n.self()), nil)
 		data, err := codec.EncodeMessage(m.msg)
-		if err != nil || len(data) > limit {
+		if err != nil || len(data) > pubsubLimit {
 			continue
 		}
 		if err := ts.topic.Publish(n.ctx, data); err != nil {

@@ -201,16 +201,10 @@ func TestRegressionHoldBackUnboundedAcrossLogs(t *testing.T) {
 		}
 		total += len(evs)
 	}
-	a.net.mu.Lock()
-	n, bytes := 0, 0
-	for _, m := range a.net.pending {
-		for _, pe := range m {
-			n++
-			bytes += len(pe.event.RawData())
-		}
-	}
-	keys := len(a.net.pending)
-	a.net.mu.Unlock()
+	n, bytes, _ := a.net.held.usage(f.host.ID())
+	a.net.held.mu.Lock()
+	keys := len(a.net.held.byLog)
+	a.net.held.mu.Unlock()
 	info, _ := a.Info(tid)
 	fmt.Printf("pending: %d events of %d logs, %d bytes held; thread now has %d logs\n", n, keys, bytes, len(info.Logs))
 	if keys > len(info.Logs) {
@@ -240,7 +234,7 @@ func TestRegressionPushOfBatchWithLargeBodiesExceedsLimit(t *testing.T) {
 		item.events = append(item.events, pushEvent{event: ev.Block, body: c.BodyBlock})
 	}
 	_ = ctx
-	for i, m := range mergePushes([]pushItem{item}) {
+	for i, m := range mergePushes([]pushItem{item}, maxBatchBytes) {
 		b, _ := codec.EncodeMessage(m.msg)
 		t.Logf("message %d: %d events, %d bodies, %d bytes", i, len(m.msg.Events), len(m.msg.Bodies), len(b))
 		if len(b) > codec.MaxMessageSize {

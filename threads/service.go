@@ -91,6 +91,15 @@ type Deps struct {
 	// GCLocker, when set, keeps garbage collection out while an append writes
 	// blocks and moves pins.
 	GCLocker bstore.GCLocker
+	// SyncBlocks, when set, makes blocks written to Blockstore durable. The
+	// engine then keeps a journal: each commit that moves a head also
+	// writes copies of the blocks it names, and a checkpoint in the
+	// background (at most a second later) calls SyncBlocks for them and
+	// drops the copies; a start after a crash puts back what the
+	// blockstore lost. Without it the engine relies on the Datastore's Sync
+	// covering the blocks too (one store for both) or on a blockstore that
+	// syncs its writes. See FlatfsSync.
+	SyncBlocks func(ctx context.Context, cids []cid.Cid) error
 	// Now reads the wall clock; time.Now when nil.
 	Now func() time.Time
 	// Host, when set, connects the engine to other nodes.
@@ -114,6 +123,12 @@ type Service struct {
 	pins  *pinKeeper
 	net   *network // nil without a host
 	met   *metrics
+	// invites counts the invites received and the threads followed
+	// automatically.
+	invites *inviteInbox
+	// journal keeps copies of new blocks until the blockstore's are
+	// durable; nil when the blockstore's writes need no sync.
+	journal *blockJournal
 
 	mu      sync.RWMutex
 	threads map[ipel.ThreadID]*thread
@@ -209,9 +224,20 @@ func New(ctx context.Context, deps Deps, cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, deps: deps, clock: newHybridClock(deps.Now), threads: map[ipel.ThreadID]*thread{}, joining: map[ipel.ThreadID]bool{}}
 	s.pins = newPinKeeper(s, deps.GCLocker)
 	s.met = newMetrics(deps.Metrics)
+	if deps.SyncBlocks != nil {
+		if err := s.recoverBlocks(ctx); err != nil {
+			return nil, err
+		}
+		s.journal = newBlockJournal(s)
+	}
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}
+	invites, err := loadInbox(ctx, deps.Datastore)
+	if err != nil {
+		return nil, err
+	}
+	s.invites = invites
 	if deps.Host != nil {
 		book, err := ipel.NewAddrBook(ctx, namespace.Wrap(deps.Datastore, ds.NewKey("/ab")), deps.Now)
 		if err != nil {
@@ -374,6 +400,13 @@ func (s *Service) Close() error {
 	s.mu.Unlock()
 	// Pins catch up with the heads, and GC is let in again.
 	s.pins.flush(context.Background())
+	if s.journal != nil {
+		// Kubo may close the repo before its plugins: what the last
+		// checkpoint could not finish is done at the next start.
+		if err := s.journal.close(context.Background()); err != nil {
+			log.Infof("block journal: %s: its blocks are checked at the next start", err)
+		}
+	}
 	return nil
 }
 
@@ -589,6 +622,8 @@ func (s *Service) RemoveThread(ctx context.Context, tid ipel.ThreadID) error {
 	s.mu.Unlock()
 	// Let a pin move in flight finish, so the pins read below are the last.
 	s.pins.flush(context.WithoutCancel(ctx))
+	s.invites.dropInvites(tid)
+	s.invites.unfollow(tid)
 	if s.net != nil {
 		s.net.dropPending(tid)
 	}

@@ -86,7 +86,7 @@ func queryAll(ctx context.Context, store ds.Datastore, prefix string) ([]dsq.Ent
 // threadPrefixes are every key prefix that holds a thread's state.
 func threadPrefixes(tid ipel.ThreadID) []string {
 	t := tid.String()
-	return []string{"/lg/" + t + "/", "/ev/" + t + "/", "/eq/" + t + "/", "/inv/" + t + "/"}
+	return []string{"/lg/" + t + "/", "/ev/" + t + "/", "/eq/" + t + "/", "/inv/" + t + "/", "/af/" + t + "/"}
 }
 
 func seqString(seq uint64) string {

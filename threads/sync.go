@@ -34,7 +34,6 @@ type syncedState struct {
 // since a change on the peer's side makes the peer start the sync. An idle
 // thread costs next to nothing.
 func (n *network) antiEntropy() {
-	defer n.wg.Done()
 	t := time.NewTicker(n.s.cfg.AntiEntropyInterval)
 	defer t.Stop()
 	for {
@@ -43,6 +42,7 @@ func (n *network) antiEntropy() {
 			return
 		case <-t.C:
 		}
+		n.held.expire()
 		ths, err := n.s.allThreads()
 		if err != nil {
 			return
@@ -217,74 +217,175 @@ func lagBehind(th *thread, heads []codec.Head) uint64 {
 	return lag
 }
 
-// ownAnnouncement lists the logs this node serves, at its addresses.
-func (n *network) ownAnnouncement(th *thread) []codec.LogAddrs {
-	var addrs [][]byte
+// Announces: a member tells where it serves logs. What one announce, and
+// announces in all, can make a node keep is bounded.
+const (
+	// maxAnnounceLogs bounds the entries of one announce; the rest are
+	// ignored.
+	maxAnnounceLogs = 256
+	// maxEmptyLogs bounds the logs of a thread that hold no event yet,
+	// which peers can add (by announcing a log, or by sending events of a
+	// log that do not start it): such a log counts until its first event
+	// is stored.
+	maxEmptyLogs = 256
+	// maxPeerAddrs bounds the addresses taken from one announce.
+	maxPeerAddrs = 16
+)
+
+// errTooManyEmptyLogs refuses a log learnt from a peer by a thread holding
+// maxEmptyLogs logs without events.
+var errTooManyEmptyLogs = fmt.Errorf("the thread holds %d logs without events: no more are learnt from peers", maxEmptyLogs)
+
+// selfAddrs are this node's addresses, each ending in /p2p/<self>, at most
+// maxPeerAddrs.
+func (n *network) selfAddrs() [][]byte {
 	self, err := ma.NewComponent("p2p", n.self().String())
 	if err != nil {
 		return nil
 	}
+	var out [][]byte
 	for _, a := range n.host.Addrs() {
-		addrs = append(addrs, a.Encapsulate(ma.Multiaddr{*self}).Bytes())
-	}
-	if len(addrs) == 0 {
-		addrs = append(addrs, ma.Multiaddr{*self}.Bytes())
-	}
-	ttl := int64(n.s.cfg.AddrTTL / time.Second)
-	th.mu.Lock()
-	out := make([]codec.LogAddrs, 0, len(th.logs))
-	for id := range th.logs {
-		// Every member serves every log it holds: writers their own, and
-		// readers and followers the copies they keep.
-		out = append(out, codec.LogAddrs{Log: []byte(id), Addrs: addrs, TTL: ttl})
-	}
-	th.mu.Unlock()
-	// And where the others are, as far as this node knows.
-	now := time.Now()
-	for _, e := range n.book.Entries(n.ctx, th.id) {
-		info := peer.AddrInfo{ID: e.Peer, Addrs: e.Addrs}
-		p2p, err := peer.AddrInfoToP2pAddrs(&info)
-		if err != nil {
-			continue
+		if len(out) == maxPeerAddrs {
+			break
 		}
-		la := codec.LogAddrs{Log: []byte(e.Log), TTL: int64(e.Expires.Sub(now) / time.Second)}
-		for _, a := range p2p {
-			la.Addrs = append(la.Addrs, a.Bytes())
-		}
-		out = append(out, la)
+		out = append(out, a.Encapsulate(ma.Multiaddr{*self}).Bytes())
+	}
+	if len(out) == 0 {
+		out = append(out, ma.Multiaddr{*self}.Bytes())
 	}
 	return out
 }
 
-// receiveAnnounce records where logs are, and learns new logs.
+// announcedLogs lists the thread's logs to announce, at most
+// maxAnnounceLogs: this node's own log first, then the others, those with
+// events before those without.
+func announcedLogs(th *thread) []ipel.LogID {
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	out := make([]ipel.LogID, 0, min(len(th.logs), maxAnnounceLogs))
+	if th.own != nil {
+		out = append(out, th.own.id)
+	}
+	for _, withEvents := range []bool{true, false} {
+		for id, st := range th.logs {
+			if len(out) == maxAnnounceLogs {
+				return out
+			}
+			if st != th.own && (st.seq > 0 || st.base > 0) == withEvents {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}
+
+// ownAnnouncement lists the logs this node serves (every member serves
+// every log it holds: writers their own, readers and followers the copies
+// they keep), at this node's addresses. It names no other peer: a node
+// takes from an announce only the announcing peer's own addresses.
+func (n *network) ownAnnouncement(th *thread) []codec.LogAddrs {
+	addrs := n.selfAddrs()
+	ttl := int64(n.s.cfg.AddrTTL / time.Second)
+	logs := announcedLogs(th)
+	out := make([]codec.LogAddrs, 0, len(logs))
+	for _, id := range logs {
+		out = append(out, codec.LogAddrs{Log: []byte(id), Addrs: addrs, TTL: ttl})
+	}
+	return out
+}
+
+// receiveAnnounce records that the announcing peer serves logs, at the
+// addresses it gives for itself (at most maxPeerAddrs; addresses of other
+// peers are ignored), and learns new logs within maxEmptyLogs. Only the
+// first maxAnnounceLogs entries are read.
 func (n *network) receiveAnnounce(ctx context.Context, th *thread, from peer.ID, entries []codec.LogAddrs) {
+	if len(entries) > maxAnnounceLogs {
+		n.stats.reject(from, "oversized announce", fmt.Errorf("%d entries, at most %d are read", len(entries), maxAnnounceLogs))
+		entries = entries[:maxAnnounceLogs]
+	}
+	addrs, ttl := n.announcedAddrs(from, entries)
+	if len(addrs) > 0 {
+		n.host.Peerstore().AddAddrs(from, addrs, ttl)
+	}
 	for _, e := range entries {
 		logID, err := ipel.LogIDFromBytes(e.Log)
 		if err != nil {
 			n.stats.reject(from, "bad log ID", err)
 			continue
 		}
-		if err := n.s.addLog(ctx, th, logID); err != nil {
+		if err := n.s.addLearntLog(ctx, th, logID); err != nil {
+			if errors.Is(err, errTooManyEmptyLogs) {
+				n.stats.reject(from, "too many empty logs", err)
+			}
 			log.Debugf("announce from %s: %s", from, err)
 			continue
 		}
-		ttl := time.Duration(min(max(e.TTL, 60), int64(n.s.cfg.AddrTTL/time.Second))) * time.Second
+		_ = n.book.Add(ctx, th.id, logID, peer.AddrInfo{ID: from, Addrs: addrs}, ttl)
+	}
+}
+
+// announcedAddrs collects the announcing peer's own addresses from an
+// announce (those ending in /p2p/<from>, at most maxPeerAddrs, without
+// duplicates) and the longest TTL given, within [1 min, AddrTTL].
+func (n *network) announcedAddrs(from peer.ID, entries []codec.LogAddrs) ([]ma.Multiaddr, time.Duration) {
+	var (
+		addrs   []ma.Multiaddr
+		ttl     int64
+		foreign int
+	)
+	for _, e := range entries {
+		ttl = max(ttl, e.TTL)
 		for _, b := range e.Addrs {
 			a, err := ma.NewMultiaddrBytes(b)
 			if err != nil {
 				continue
 			}
 			info, err := peer.AddrInfoFromP2pAddr(a)
-			if err != nil || info.ID == n.self() {
+			if err != nil || info.ID != from {
+				foreign++
 				continue
 			}
-			// Members relay the addresses they know (followers' among them);
-			// only members can announce, and an address is only a hint:
-			// every exchange with it is authenticated again.
-			n.host.Peerstore().AddAddrs(info.ID, info.Addrs, ttl)
-			_ = n.book.Add(ctx, th.id, logID, *info, ttl)
+			for _, t := range info.Addrs {
+				if len(addrs) < maxPeerAddrs && !containsAddr(addrs, t) {
+					addrs = append(addrs, t)
+				}
+			}
 		}
 	}
+	if foreign > 0 {
+		n.stats.reject(from, "foreign address", fmt.Errorf("%d addresses of other peers ignored", foreign))
+	}
+	return addrs, time.Duration(min(max(ttl, 60), int64(n.s.cfg.AddrTTL/time.Second))) * time.Second
+}
+
+func containsAddr(as []ma.Multiaddr, a ma.Multiaddr) bool {
+	for _, x := range as {
+		if x.Equal(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// addLearntLog makes a log learnt from a peer known to a thread, unless the
+// thread already holds maxEmptyLogs logs without events.
+func (s *Service) addLearntLog(ctx context.Context, th *thread, logID ipel.LogID) error {
+	th.mu.Lock()
+	_, known := th.logs[logID]
+	empty := 0
+	for _, st := range th.logs {
+		if st != th.own && st.seq == 0 && st.base == 0 {
+			empty++
+		}
+	}
+	th.mu.Unlock()
+	if known {
+		return nil
+	}
+	if empty >= maxEmptyLogs {
+		return errTooManyEmptyLogs
+	}
+	return s.addLog(ctx, th, logID)
 }
 
 // addLog makes a log known to a thread (no-op if it is).
