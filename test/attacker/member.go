@@ -194,6 +194,10 @@ func (m *member) serve(answer func(from peer.ID, msg *codec.Message) *codec.Mess
 		if resp == nil {
 			resp = &codec.Message{Type: codec.MsgError, Error: "no"}
 		}
+		if resp.Type != codec.MsgOK && resp.Type != codec.MsgError {
+			// An answer that carries data carries the answerer's proof.
+			resp.Auth = codec.ThreadAuth(m.follow, m.thread.Bytes(), []byte(m.host.ID()), []byte(from))
+		}
 		if err := codec.WriteMessage(st, resp); err != nil {
 			_ = st.Reset()
 		}
