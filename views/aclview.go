@@ -30,7 +30,7 @@ func aclRecordKey(tid ipel.ThreadID, v Version) ds.Key {
 // write role, deletes the delete role (on the document, for documents), and
 // collection declarations the delete role too (a schema can hide
 // documents).
-func (env *applyEnv) enforce(ctx context.Context, ov *overlay, w ds.Write, rec threads.Record, ops Ops, dr *docReducer) (Ops, error) {
+func (env *applyEnv) enforce(ctx context.Context, ov *overlay, rec threads.Record, ops Ops) (Ops, error) {
 	author := rec.Log.String()
 	base := len(ops.KV) + len(ops.Docs)
 	for i, op := range ops.ACL {
@@ -39,7 +39,7 @@ func (env *applyEnv) enforce(ctx context.Context, ov *overlay, w ds.Write, rec t
 		if err != nil {
 			return ops, err
 		}
-		if err := ov.put(ctx, w, aclRecordKey(rec.Thread, r.Version), b); err != nil {
+		if err := ov.Put(ctx, aclRecordKey(rec.Thread, r.Version), b); err != nil {
 			return ops, err
 		}
 		env.added = append(env.added, r)
@@ -218,8 +218,7 @@ func (m *Manager) installKeys(ctx context.Context, r *runner) {
 func (m *Manager) replay(ctx context.Context, r *runner) (map[ipel.LogID]uint64, error) {
 	r.applyMu.Lock()
 	defer r.applyMu.Unlock()
-	keep := aclPrefix(r.tid) + "/"
-	if err := m.deleteUnder(ctx, threadPrefix(r.tid), func(k string) bool { return strings.HasPrefix(k, keep) }); err != nil {
+	if err := m.dropViews(ctx, r.tid); err != nil {
 		return nil, err
 	}
 	r.mu.Lock()

@@ -7,13 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"sync"
 
 	ds "github.com/ipfs/go-datastore"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/kubo-threads/kubo-threads/codec"
 	"github.com/kubo-threads/kubo-threads/ipel"
+	"github.com/kubo-threads/kubo-threads/threads"
 )
 
 // The documents view: collections of JSON documents keyed by their "_id",
@@ -131,92 +131,27 @@ func indexEntryKey(tid ipel.ThreadID, coll, field string, value any, id string) 
 	return ds.RawKey(indexFieldPrefix(tid, coll, field) + "/" + indexValue(value) + "/" + hex.EncodeToString([]byte(id)))
 }
 
-// schemaCache compiles each distinct schema once. Compiling is a pure
-// function of the schema bytes; the cache only saves time.
-type schemaCache struct {
-	mu       sync.Mutex
-	compiled map[string]schemaResult
-}
-
-type schemaResult struct {
-	s   *jsonschema.Schema
-	err error
-}
-
-func newSchemaCache() *schemaCache { return &schemaCache{compiled: map[string]schemaResult{}} }
-
-// refuseLoader keeps schemas from loading anything by URL: a schema comes
-// from a thread, and must not make a replica read files or the network.
-type refuseLoader struct{}
-
-func (refuseLoader) Load(url string) (any, error) {
-	return nil, fmt.Errorf("schema references %s: external references are not allowed", url)
-}
-
-// compile returns the compiled form of a JSON Schema.
-func (c *schemaCache) compile(schema []byte) (*jsonschema.Schema, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if r, ok := c.compiled[string(schema)]; ok {
-		return r.s, r.err
-	}
-	s, err := compileSchema(schema)
-	if len(c.compiled) > 1024 {
-		clear(c.compiled)
-	}
-	c.compiled[string(schema)] = schemaResult{s, err}
-	return s, err
-}
-
-// ErrBadSchema is wrapped by errors about schemas that do not compile.
-var ErrBadSchema = errors.New("bad JSON Schema")
-
-func compileSchema(schema []byte) (*jsonschema.Schema, error) {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema))
-	if err != nil {
-		return nil, fmt.Errorf("%w: malformed JSON: %v", ErrBadSchema, err)
-	}
-	comp := jsonschema.NewCompiler()
-	comp.UseLoader(refuseLoader{})
-	const loc = "thread:///schema.json"
-	if err := comp.AddResource(loc, doc); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadSchema, err)
-	}
-	s, err := comp.Compile(loc)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadSchema, err)
-	}
-	return s, nil
-}
-
-// ErrSchema is wrapped by errors about documents that break their
-// collection's schema.
-var ErrSchema = errors.New("document does not match the collection's schema")
-
-// validate checks a parsed document against a collection's schema; a
-// collection without a schema accepts every document.
-func (c *schemaCache) validate(coll *CollEntry, doc any) error {
-	if len(coll.Schema) == 0 {
-		return nil
-	}
-	s, err := c.compile(coll.Schema)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrSchema, err)
-	}
-	if err := s.Validate(doc); err != nil {
-		return fmt.Errorf("%w: %v", ErrSchema, err)
-	}
-	return nil
-}
-
 // docReducer folds document operations into the view. Its methods depend
 // only on their arguments and the state they read.
 type docReducer struct {
-	schemas *schemaCache
-	tid     ipel.ThreadID
-	ov      *overlay
-	w       ds.Write
+	env *applyEnv
+	tid ipel.ThreadID
+	ov  *overlay
+	// by is the event being applied; change-feed entries of the re-checks
+	// it asks for name it.
+	by      threads.EventRef
 	changes []DocChange
+}
+
+// collState is what the reducer reads of a collection for each document:
+// its entry, compiled schema and indexed fields, kept for a batch (the
+// reducer's own writes keep it current).
+type collState struct {
+	entry     *CollEntry
+	schema    *jsonschema.Schema // nil: no schema (or bad)
+	bad       bool               // the schema does not compile: every document is hidden
+	fields    []string
+	hasFields bool
 }
 
 func getEntry[T any](ctx context.Context, ov *overlay, k ds.Key) (*T, error) {
@@ -239,13 +174,49 @@ func (r *docReducer) putEntry(ctx context.Context, k ds.Key, v any) error {
 	if err != nil {
 		return err
 	}
-	return r.ov.put(ctx, r.w, k, b)
+	return r.ov.Put(ctx, k, b)
+}
+
+func (r *docReducer) refuse(reason string) { r.env.report.refuse(reason) }
+
+// coll returns a collection's state, read once a batch.
+func (r *docReducer) coll(ctx context.Context, name string) (*collState, error) {
+	if cs := r.env.colls[name]; cs != nil {
+		return cs, nil
+	}
+	entry, err := getEntry[CollEntry](ctx, r.ov, collKey(r.tid, name))
+	if err != nil {
+		return nil, err
+	}
+	cs := &collState{entry: entry}
+	if entry != nil && len(entry.Schema) > 0 {
+		s, err := r.env.schemas.compile(entry.Schema)
+		cs.schema, cs.bad = s, err != nil
+	}
+	if r.env.colls == nil {
+		r.env.colls = map[string]*collState{}
+	}
+	r.env.colls[name] = cs
+	return cs, nil
+}
+
+// fieldsOf returns a collection's indexed fields, read once a batch.
+func (r *docReducer) fieldsOf(ctx context.Context, cs *collState, coll string) ([]string, error) {
+	if !cs.hasFields {
+		fields, err := r.indexedFields(ctx, coll)
+		if err != nil {
+			return nil, err
+		}
+		cs.fields, cs.hasFields = fields, true
+	}
+	return cs.fields, nil
 }
 
 // apply folds one operation; ops that are malformed (a hostile or buggy
-// writer) change nothing.
+// writer) change nothing, and are counted.
 func (r *docReducer) apply(ctx context.Context, op DocOp, v Version) error {
 	if validCollection(op.Coll) != nil {
+		r.refuse(RefuseCollection)
 		return nil
 	}
 	switch op.Kind {
@@ -256,28 +227,42 @@ func (r *docReducer) apply(ctx context.Context, op DocOp, v Version) error {
 	case DocIndex:
 		return r.applyIndex(ctx, op, v)
 	}
+	r.refuse(RefuseUnknownKind)
 	return nil
 }
 
-func (r *docReducer) applyDoc(ctx context.Context, op DocOp, v Version) error {
-	var next DocEntry
-	if op.Kind == DocDelete {
-		next = DocEntry{Deleted: true, Version: v}
-	} else {
-		parsed, err := parseJSON(op.JSON)
-		if err != nil {
-			return nil
-		}
-		if id, _ := lookup(parsed, "_id"); id != op.ID {
-			return nil // the document must carry the ID it is written under
-		}
-		doc, err := canonicalJSON(parsed)
-		if err != nil {
-			return nil
-		}
-		next = DocEntry{Doc: doc, Version: v}
+// docEntryOf returns the entry a put or delete writes (without its hidden
+// flag) and the parsed document, or the reason the operation is refused.
+func docEntryOf(op DocOp, v Version) (DocEntry, any, string) {
+	switch {
+	case op.ID == "":
+		return DocEntry{}, nil, RefuseMismatchID
+	case len(op.ID) > MaxKeySize:
+		return DocEntry{}, nil, RefuseKeySize
+	case op.Kind == DocDelete:
+		return DocEntry{Deleted: true, Version: v}, nil, ""
 	}
-	if op.ID == "" {
+	parsed, err := parseDocument(op.JSON)
+	if err != nil {
+		return DocEntry{}, nil, RefuseDocShape
+	}
+	if id, _ := lookup(parsed, "_id"); id != op.ID {
+		return DocEntry{}, nil, RefuseMismatchID // the document must carry the ID it is written under
+	}
+	doc, err := canonicalJSON(parsed)
+	if err != nil {
+		return DocEntry{}, nil, RefuseDocShape
+	}
+	if len(doc) > MaxDocSize {
+		return DocEntry{}, nil, RefuseDocSize
+	}
+	return DocEntry{Doc: doc, Version: v}, parsed, ""
+}
+
+func (r *docReducer) applyDoc(ctx context.Context, op DocOp, v Version) error {
+	next, parsed, refused := docEntryOf(op, v)
+	if refused != "" {
+		r.refuse(refused)
 		return nil
 	}
 	k := docKey(r.tid, op.Coll, op.ID)
@@ -288,37 +273,36 @@ func (r *docReducer) applyDoc(ctx context.Context, op DocOp, v Version) error {
 	if cur != nil && cur.Version.Compare(v) >= 0 {
 		return nil
 	}
-	coll, err := getEntry[CollEntry](ctx, r.ov, collKey(r.tid, op.Coll))
+	cs, err := r.coll(ctx, op.Coll)
 	if err != nil {
 		return err
 	}
-	next.Hidden = !next.Deleted && r.hidden(coll, next.Doc)
+	next.Hidden = !next.Deleted && r.hidden(cs, parsed)
 	if err := r.putEntry(ctx, k, &next); err != nil {
 		return err
 	}
-	return r.reindex(ctx, op.Coll, op.ID, cur, &next)
+	return r.reindex(ctx, cs, op.Coll, op.ID, cur, &next)
 }
 
-// hidden says whether a document is invisible under a collection entry.
-func (r *docReducer) hidden(coll *CollEntry, doc []byte) bool {
-	if coll == nil {
+// hidden says whether a parsed document is invisible in a collection.
+func (r *docReducer) hidden(cs *collState, doc any) bool {
+	switch {
+	case cs.entry == nil || cs.bad:
 		return true
+	case cs.schema == nil:
+		return false
 	}
-	parsed, err := parseJSON(doc)
-	if err != nil {
-		return true
-	}
-	return r.schemas.validate(coll, parsed) != nil
+	return cs.schema.Validate(doc) != nil
 }
 
 // reindex moves a document's index entries from its old entry to its new
 // one and records the visible change.
-func (r *docReducer) reindex(ctx context.Context, coll, id string, old, next *DocEntry) error {
+func (r *docReducer) reindex(ctx context.Context, cs *collState, coll, id string, old, next *DocEntry) error {
 	wasVisible, isVisible := old.visible(), next.visible()
 	if wasVisible && isVisible && bytes.Equal(old.Doc, next.Doc) {
 		return nil
 	}
-	fields, err := r.indexedFields(ctx, coll)
+	fields, err := r.fieldsOf(ctx, cs, coll)
 	if err != nil {
 		return err
 	}
@@ -376,9 +360,9 @@ func (r *docReducer) indexDoc(ctx context.Context, coll, id string, doc []byte, 
 		}
 		k := indexEntryKey(r.tid, coll, f, val, id)
 		if add {
-			err = r.ov.put(ctx, r.w, k, []byte{})
+			err = r.ov.Put(ctx, k, []byte{})
 		} else {
-			err = r.ov.del(ctx, r.w, k)
+			err = r.ov.Delete(ctx, k)
 		}
 		if err != nil {
 			return err
@@ -387,7 +371,17 @@ func (r *docReducer) indexDoc(ctx context.Context, coll, id string, doc []byte, 
 	return nil
 }
 
+// applyCollection declares a collection or replaces its schema. A schema
+// the schema rules refuse is refused alone. The documents already there are
+// looked at again once the batch is applied (see recheck.go), so that
+// changes within a batch cost one pass.
 func (r *docReducer) applyCollection(ctx context.Context, op DocOp, v Version) error {
+	if len(op.JSON) > 0 {
+		if _, err := r.env.schemas.compile(op.JSON); err != nil {
+			r.refuse(RefuseSchema)
+			return nil
+		}
+	}
 	k := collKey(r.tid, op.Coll)
 	cur, err := getEntry[CollEntry](ctx, r.ov, k)
 	if err != nil {
@@ -396,47 +390,21 @@ func (r *docReducer) applyCollection(ctx context.Context, op DocOp, v Version) e
 	if cur != nil && cur.Version.Compare(v) >= 0 {
 		return nil
 	}
-	next := &CollEntry{Schema: op.JSON, Version: v}
-	if err := r.putEntry(ctx, k, next); err != nil {
+	if err := r.putEntry(ctx, k, &CollEntry{Schema: op.JSON, Version: v}); err != nil {
 		return err
 	}
-	if cur != nil && bytes.Equal(cur.Schema, next.Schema) {
+	delete(r.env.colls, op.Coll)
+	if cur != nil && bytes.Equal(cur.Schema, op.JSON) {
 		return nil
 	}
-	// Visibility depends on the schema: look at every document again.
-	entries, err := r.ov.scan(ctx, docsPrefix(r.tid, "d", op.Coll))
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		var old DocEntry
-		if err := codec.Unmarshal(e.Value, &old); err != nil {
-			return fmt.Errorf("view entry %s: %w", e.Key, err)
-		}
-		if old.Deleted {
-			continue
-		}
-		updated := old
-		updated.Hidden = r.hidden(next, old.Doc)
-		if updated.Hidden == old.Hidden {
-			continue
-		}
-		if err := r.putEntry(ctx, ds.RawKey(e.Key), &updated); err != nil {
-			return err
-		}
-		id, err := hex.DecodeString(ds.RawKey(e.Key).BaseNamespace())
-		if err != nil {
-			return fmt.Errorf("view entry %s: %w", e.Key, err)
-		}
-		if err := r.reindex(ctx, op.Coll, string(id), &old, &updated); err != nil {
-			return err
-		}
-	}
-	return nil
+	return r.markRecheck(ctx, op.Coll, recheck{Schema: true})
 }
 
+// applyIndex declares an index; the documents already there are indexed
+// once the batch is applied (see recheck.go).
 func (r *docReducer) applyIndex(ctx context.Context, op DocOp, v Version) error {
 	if validPath(op.Field) != nil {
+		r.refuse(RefuseIndexField)
 		return nil
 	}
 	k := indexDefKey(r.tid, op.Coll, op.Field)
@@ -453,26 +421,8 @@ func (r *docReducer) applyIndex(ctx context.Context, op DocOp, v Version) error 
 	if cur != nil {
 		return nil
 	}
-	// A new index: backfill it from the visible documents.
-	entries, err := r.ov.scan(ctx, docsPrefix(r.tid, "d", op.Coll))
-	if err != nil {
-		return err
+	if cs := r.env.colls[op.Coll]; cs != nil {
+		cs.hasFields = false
 	}
-	for _, e := range entries {
-		var d DocEntry
-		if err := codec.Unmarshal(e.Value, &d); err != nil {
-			return fmt.Errorf("view entry %s: %w", e.Key, err)
-		}
-		if !d.visible() {
-			continue
-		}
-		id, err := hex.DecodeString(ds.RawKey(e.Key).BaseNamespace())
-		if err != nil {
-			return fmt.Errorf("view entry %s: %w", e.Key, err)
-		}
-		if err := r.indexDoc(ctx, op.Coll, string(id), d.Doc, []string{op.Field}, true); err != nil {
-			return err
-		}
-	}
-	return nil
+	return r.markRecheck(ctx, op.Coll, recheck{Fields: []string{op.Field}})
 }

@@ -140,7 +140,7 @@ func (d *Docs) Put(ctx context.Context, coll string, docs ...[]byte) ([]string, 
 }
 
 func (d *Docs) preparePut(ce *CollEntry, coll string, raw []byte) (DocOp, error) {
-	parsed, err := parseJSON(raw)
+	parsed, err := parseDocument(raw)
 	if err != nil {
 		return DocOp{}, fmt.Errorf("%w: %v", ErrBadDocument, err)
 	}
@@ -161,12 +161,18 @@ func (d *Docs) preparePut(ce *CollEntry, coll string, raw []byte) (DocOp, error)
 	if !ok || ids == "" {
 		return DocOp{}, fmt.Errorf("%w: \"_id\" must be a non-empty string", ErrBadDocument)
 	}
+	if len(ids) > MaxKeySize {
+		return DocOp{}, fmt.Errorf("%w: \"_id\" of %d bytes, at most %d", ErrBadDocument, len(ids), MaxKeySize)
+	}
 	if err := d.m.schemas.validate(ce, parsed); err != nil {
 		return DocOp{}, err
 	}
 	doc, err := canonicalJSON(parsed)
 	if err != nil {
 		return DocOp{}, err
+	}
+	if len(doc) > MaxDocSize {
+		return DocOp{}, fmt.Errorf("%w: %d bytes as stored (canonical JSON), at most %d", ErrBadDocument, len(doc), MaxDocSize)
 	}
 	return DocOp{Kind: DocPut, Coll: coll, ID: ids, JSON: doc}, nil
 }

@@ -32,6 +32,49 @@ func parseJSON(b []byte) (any, error) {
 	return v, nil
 }
 
+// parseDocument parses a document being put: parseJSON within the limits
+// of documents, at most MaxDocDepth levels of nesting and numbers of at most
+// maxNumberLen characters. (Stored documents are read with parseJSON.)
+func parseDocument(b []byte) (any, error) {
+	v, err := parseJSON(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkShape(v, 1); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// ErrDocShape is wrapped by errors about documents nested too deep or with
+// numbers too long.
+var ErrDocShape = errors.New("document outside the limits")
+
+func checkShape(v any, depth int) error {
+	if depth > MaxDocDepth {
+		return fmt.Errorf("%w: nested more than %d levels", ErrDocShape, MaxDocDepth)
+	}
+	switch t := v.(type) {
+	case json.Number:
+		if len(t) > maxNumberLen {
+			return fmt.Errorf("%w: a number of %d characters, at most %d", ErrDocShape, len(t), maxNumberLen)
+		}
+	case []any:
+		for _, e := range t {
+			if err := checkShape(e, depth+1); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		for _, e := range t {
+			if err := checkShape(e, depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // checkNumbers refuses numbers that are not finite float64s, so every
 // replica compares them the same way.
 func checkNumbers(v any) error {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +28,7 @@ type Manager struct {
 	s       *threads.Service
 	store   ds.Batching
 	apply   prometheus.Histogram
+	skipped *prometheus.CounterVec
 	schemas *schemaCache
 
 	// SnapshotInterval: the runner takes a snapshot whenever the events
@@ -77,20 +79,28 @@ func NewManager(s *threads.Service, store ds.Batching, reg prometheus.Registerer
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	h := prometheus.NewHistogram(prometheus.HistogramOpts{
+	h := register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "threads", Name: "view_apply_seconds", Help: "Time to apply one event to a thread's views.",
 		Buckets: prometheus.ExponentialBuckets(0.00001, 2, 16),
-	})
-	if err := reg.Register(h); err != nil {
+	}))
+	skipped := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "threads", Name: "view_skipped_total", Help: "Events skipped and operations refused by the views, by reason.",
+	}, []string{"reason"}))
+	return &Manager{s: s, store: store, apply: h, skipped: skipped, schemas: newSchemaCache(), ctx: ctx, cancel: cancel,
+		runners: map[ipel.ThreadID]*runner{}, rebuilding: map[ipel.ThreadID]chan struct{}{}}
+}
+
+// register registers a collector, or returns the one already registered.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
 		var are prometheus.AlreadyRegisteredError
 		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(prometheus.Histogram); ok {
-				h = existing
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
 			}
 		}
 	}
-	return &Manager{s: s, store: store, apply: h, schemas: newSchemaCache(), ctx: ctx, cancel: cancel,
-		runners: map[ipel.ThreadID]*runner{}, rebuilding: map[ipel.ThreadID]chan struct{}{}}
+	return c
 }
 
 // Close stops every runner.
@@ -224,6 +234,13 @@ func (m *Manager) run(ctx context.Context, r *runner, cursors map[ipel.LogID]uin
 			return err
 		}
 	}
+	// Re-checks cut short by a crash.
+	r.applyMu.Lock()
+	err := m.drainRechecks(ctx, r)
+	r.applyMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("views of %s: %w", r.tid, err)
+	}
 	for {
 		err := m.s.ListenBatches(ctx, r.tid, threads.Cursor{Logs: copyCursors(cursors), Strict: true}, applyBatch, func(recs []threads.Record) error {
 			return m.applyBatch(ctx, r, recs)
@@ -291,28 +308,43 @@ func (m *Manager) applyBatch(ctx context.Context, r *runner, recs []threads.Reco
 	return nil
 }
 
+// maxBatchBytes: the runner commits a datastore batch once its writes reach
+// this many bytes, whatever the number of events, so that a batch of large
+// events never holds much more than that in memory.
+const maxBatchBytes = 32 << 20
+
+// commitBatch applies events, in as many datastore batches as their writes
+// need (see maxBatchBytes).
 func (m *Manager) commitBatch(ctx context.Context, r *runner, recs []threads.Record) error {
-	start := time.Now()
 	r.applyMu.Lock()
 	defer r.applyMu.Unlock()
-	b, err := m.store.Batch(ctx)
-	if err != nil {
-		return err
+	for len(recs) > 0 {
+		n, err := m.commitSome(ctx, r, recs)
+		if err != nil {
+			return err
+		}
+		recs = recs[n:]
 	}
+	return nil
+}
+
+// commitSome applies events from the first on until the batch's writes
+// reach maxBatchBytes, commits them with their cursors, goes over the
+// collections they asked to re-check, and returns how many it applied.
+func (m *Manager) commitSome(ctx context.Context, r *runner, recs []threads.Record) (int, error) {
+	start := time.Now()
 	ov := newOverlay(m.store)
 	saved := r.feed.last
 	env := &applyEnv{schemas: m.schemas, acl: r.acl}
-	for _, rec := range recs {
-		changes, err := applyRecordOverlay(ctx, ov, b, env, rec)
-		if err != nil {
+	n := 0
+	for n < len(recs) && (n == 0 || ov.size() < maxBatchBytes) {
+		if err := m.applyOne(ctx, r, ov, env, recs[n]); err != nil {
 			r.feed.last = saved
-			return fmt.Errorf("apply %s: %w", rec.Cid, err)
+			return 0, fmt.Errorf("apply %s: %w", recs[n].Cid, err)
 		}
-		if err := r.feed.write(ctx, b, rec, changes); err != nil {
-			r.feed.last = saved
-			return fmt.Errorf("apply %s: %w", rec.Cid, err)
-		}
+		n++
 	}
+	recs = recs[:n]
 	// An ACL change that judges applied events differently asks for a
 	// replay, recorded in the same batch so a crash cannot lose it.
 	var nextACL *ACL
@@ -326,14 +358,20 @@ func (m *Manager) commitBatch(ctx context.Context, r *runner, recs []threads.Rec
 		}
 		nextACL = ResolveACL(r.creator, append(append([]aclRecord(nil), r.aclRecs...), env.added...))
 		if replay = aclAffects(r.acl, nextACL, applied); replay {
-			if err := b.Put(ctx, replayKey(r.tid), []byte{}); err != nil {
-				return err
+			if err := ov.Put(ctx, replayKey(r.tid), []byte{}); err != nil {
+				return 0, err
 			}
+			ov.endEvent(true)
 		}
 	}
-	if err := b.Commit(ctx); err != nil {
-		r.feed.last, r.feed.pending = saved, 0
-		return fmt.Errorf("apply %d events: %w", len(recs), err)
+	if err := commitOverlay(ctx, m.store, ov); err != nil {
+		r.feed.last = saved
+		return 0, fmt.Errorf("apply %d events: %w", len(recs), err)
+	}
+	if env.rechecks && !replay {
+		if err := m.drainRechecks(ctx, r); err != nil {
+			return 0, fmt.Errorf("views of %s: %w", r.tid, err)
+		}
 	}
 	per := time.Since(start).Seconds() / float64(len(recs))
 	for range recs {
@@ -352,9 +390,48 @@ func (m *Manager) commitBatch(ctx context.Context, r *runner, recs []threads.Rec
 		m.installKeys(ctx, r)
 	}
 	if replay {
-		return errACLChanged
+		return n, errACLChanged
 	}
+	return n, nil
+}
+
+// applyOne applies one event to the batch, with its change-feed entries and
+// the count of what it skipped or refused.
+func (m *Manager) applyOne(ctx context.Context, r *runner, ov *overlay, env *applyEnv, rec threads.Record) error {
+	changes, err := applyGuarded(ctx, ov, env, rec)
+	if err != nil {
+		return err
+	}
+	if err := r.feed.write(ctx, ov, rec, changes); err != nil {
+		return err
+	}
+	if !env.report.empty() && rec.Seq > r.feed.quiet[rec.Log] {
+		if err := m.countSkips(ctx, ov, rec, &env.report); err != nil {
+			return err
+		}
+	}
+	ov.endEvent(true)
 	return nil
+}
+
+// applyGuarded applies one event; a panic while applying it drops what the
+// event wrote and skips it, so that an event that breaks the reducer cannot
+// stop its thread (or, as the runner starts every thread, the node) for
+// good.
+func applyGuarded(ctx context.Context, ov *overlay, env *applyEnv, rec threads.Record) (changes []DocChange, err error) {
+	added := len(env.added)
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		ov.endEvent(false)
+		env.added, env.colls = env.added[:added], nil
+		env.report = applyReport{skipped: SkipPanic}
+		log.Errorf("views of %s: event %s (log %s, seq %d) failed to apply and is skipped: %v\n%s", rec.Thread, rec.Cid, rec.Log, rec.Seq, p, debug.Stack())
+		changes, err = nil, putCursor(ctx, ov, rec)
+	}()
+	return applyRecordOverlay(ctx, ov, env, rec)
 }
 
 // WaitApplied waits until the views of a thread include the event at (log,
@@ -433,7 +510,7 @@ func (m *Manager) Rebuild(ctx context.Context, tid ipel.ThreadID) error {
 		if err != nil {
 			return err
 		}
-		if err := m.dropPrefix(ctx, threadPrefix(tid)); err != nil {
+		if err := m.dropViews(ctx, tid); err != nil {
 			return err
 		}
 		m.mu.Lock()
@@ -453,6 +530,15 @@ func (m *Manager) Rebuild(ctx context.Context, tid ipel.ThreadID) error {
 		return err
 	}
 	return m.CatchUp(ctx, tid)
+}
+
+// dropViews deletes a thread's views but the ACL's operations, which must
+// be whole before content is judged against them (events re-applied under
+// a partial ACL would be judged again as it fills in), and this node's skip
+// counts.
+func (m *Manager) dropViews(ctx context.Context, tid ipel.ThreadID) error {
+	acl, local := aclPrefix(tid)+"/", keptLocal(tid)
+	return m.deleteUnder(ctx, threadPrefix(tid), func(k string) bool { return strings.HasPrefix(k, acl) || local(k) })
 }
 
 // Drop deletes a thread's views and change feed, after the thread is
@@ -500,6 +586,9 @@ func (m *Manager) deleteUnder(ctx context.Context, prefix string, keep func(key 
 // views include it.
 func (m *Manager) Write(ctx context.Context, tid ipel.ThreadID, ops Ops) (threads.EventRef, error) {
 	if err := m.Ensure(tid); err != nil {
+		return threads.EventRef{}, err
+	}
+	if err := checkLimits(ops); err != nil {
 		return threads.EventRef{}, err
 	}
 	if err := m.checkOps(tid, ops); err != nil {

@@ -88,6 +88,11 @@ func (m *Manager) autoSnapshot(ctx context.Context, r *runner) error {
 func (m *Manager) takeSnapshot(ctx context.Context, r *runner) (threads.SnapshotInfo, error) {
 	r.applyMu.Lock()
 	defer r.applyMu.Unlock()
+	// Re-checks a crash cut short finish first: a snapshot holds views
+	// that are a function of its cursor.
+	if err := m.drainRechecks(ctx, r); err != nil {
+		return threads.SnapshotInfo{}, fmt.Errorf("snapshot %s: %w", r.tid, err)
+	}
 	prefix := threadPrefix(r.tid)
 	res, err := m.store.Query(ctx, dsq.Query{Prefix: prefix + "/"})
 	if err != nil {
@@ -168,10 +173,10 @@ func (m *Manager) loadSnapshot(ctx context.Context, r *runner) (map[ipel.LogID]u
 	return cursors, nil
 }
 
-// dropExceptLocal deletes a thread's views but its node-local data.
+// dropExceptLocal deletes a thread's views but the node-local data that
+// outlives them (see keptLocal).
 func (m *Manager) dropExceptLocal(ctx context.Context, tid ipel.ThreadID) error {
-	local := threadPrefix(tid) + localPart
-	return m.deleteUnder(ctx, threadPrefix(tid), func(k string) bool { return strings.HasPrefix(k, local) })
+	return m.deleteUnder(ctx, threadPrefix(tid), keptLocal(tid))
 }
 
 // Compact compacts a thread's logs at its latest snapshot (see
