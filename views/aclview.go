@@ -3,9 +3,7 @@ package views
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"strings"
 
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
@@ -26,10 +24,7 @@ func aclRecordKey(tid ipel.ThreadID, v Version) ds.Key {
 }
 
 // enforce stores an event's ACL operations and blanks the operations its
-// writer may not make at its seq: puts and index declarations need the
-// write role, deletes the delete role (on the document, for documents), and
-// collection declarations the delete role too (a schema can hide
-// documents).
+// writer may not make at its seq (see ACL.allowed).
 func (env *applyEnv) enforce(ctx context.Context, ov *overlay, rec threads.Record, ops Ops) (Ops, error) {
 	author := rec.Log.String()
 	base := len(ops.KV) + len(ops.Docs)
@@ -44,7 +39,16 @@ func (env *applyEnv) enforce(ctx context.Context, ov *overlay, rec threads.Recor
 		}
 		env.added = append(env.added, r)
 	}
-	role := env.acl.Role(author, rec.Seq)
+	return env.acl.allowed(author, rec.Seq, ops), nil
+}
+
+// allowed blanks the content operations a writer may not make at its seq:
+// puts and index declarations need the write role, deletes the delete role
+// (on the document, for documents), and collection declarations the delete
+// role too (a schema can hide documents). It is a function of the ACL and
+// the event alone, which re-judging relies on (see rejudge.go).
+func (a *ACL) allowed(author string, seq uint64, ops Ops) Ops {
+	role := a.Role(author, seq)
 	kv := append([]KVOp(nil), ops.KV...)
 	for i, op := range kv {
 		if role < RoleWrite || (op.Delete && role < RoleDelete) {
@@ -59,14 +63,14 @@ func (env *applyEnv) enforce(ctx context.Context, ov *overlay, rec threads.Recor
 		}
 		got := role
 		if op.Kind == DocPut || op.Kind == DocDelete {
-			got = env.acl.DocRole(op.Coll, op.ID, author, rec.Seq)
+			got = a.DocRole(op.Coll, op.ID, author, seq)
 		}
 		if got < need {
 			docs[i] = DocOp{}
 		}
 	}
 	ops.KV, ops.Docs = kv, docs
-	return ops, nil
+	return ops
 }
 
 // loadACLRecords reads a thread's stored ACL operations.
@@ -89,49 +93,6 @@ func (m *Manager) loadACLRecords(ctx context.Context, tid ipel.ThreadID) ([]aclR
 	}
 	return out, nil
 }
-
-// aclAffects reports whether two ACLs judge any event up to applied
-// differently: roles are piecewise constant in seq, so comparing them at
-// every seq where either changes is enough.
-func aclAffects(old, next *ACL, applied map[ipel.LogID]uint64) bool {
-	for logID, upto := range applied {
-		p := logID.String()
-		points := map[uint64]bool{1: true}
-		var docKeys []string
-		for _, a := range []*ACL{old, next} {
-			for _, c := range a.roles[p] {
-				points[c.from] = true
-			}
-			for k, cs := range a.docRoles {
-				if len(k) > len(p) && k[len(k)-len(p):] == p && k[len(k)-len(p)-1] == 0 {
-					docKeys = append(docKeys, k)
-					for _, c := range cs {
-						points[c.from] = true
-					}
-				}
-			}
-		}
-		for pt := range points {
-			if pt > upto {
-				continue
-			}
-			if old.Role(p, pt) != next.Role(p, pt) {
-				return true
-			}
-			for _, k := range docKeys {
-				parts := strings.SplitN(k, "\x00", 3)
-				if old.DocRole(parts[0], parts[1], p, pt) != next.DocRole(parts[0], parts[1], p, pt) {
-					return true
-				}
-			}
-		}
-	}
-	return false
-}
-
-// errACLChanged stops a runner whose ACL changed in a way that judges
-// events it already applied differently.
-var errACLChanged = errors.New("the ACL changed for events already applied")
 
 // loadRunnerACL resolves an access-controlled thread's ACL from its stored
 // operations; raw threads have none.

@@ -25,11 +25,12 @@ var log = logging.Logger("threads/views")
 // Manager keeps the views of every thread it is asked to up to date, one
 // runner per thread following the thread's events.
 type Manager struct {
-	s       *threads.Service
-	store   ds.Batching
-	apply   prometheus.Histogram
-	skipped *prometheus.CounterVec
-	schemas *schemaCache
+	s        *threads.Service
+	store    ds.Batching
+	apply    prometheus.Histogram
+	skipped  *prometheus.CounterVec
+	rejudged prometheus.Counter
+	schemas  *schemaCache
 
 	// SnapshotInterval: the runner takes a snapshot whenever the events
 	// applied (the sum of the cursor's seqs) reach a multiple of it; 0: off.
@@ -37,6 +38,12 @@ type Manager struct {
 	SnapshotInterval uint64
 	// AutoCompact compacts the logs after every automatic snapshot.
 	AutoCompact bool
+
+	// recheckChunk is how many bytes a re-check commits at a time.
+	recheckChunk int
+	// beforeApply, when set (by tests), is called before each event is
+	// applied.
+	beforeApply func(threads.Record)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -86,7 +93,10 @@ func NewManager(s *threads.Service, store ds.Batching, reg prometheus.Registerer
 	skipped := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "threads", Name: "view_skipped_total", Help: "Events skipped and operations refused by the views, by reason.",
 	}, []string{"reason"}))
-	return &Manager{s: s, store: store, apply: h, skipped: skipped, schemas: newSchemaCache(), ctx: ctx, cancel: cancel,
+	rejudged := register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "threads", Name: "view_rejudged_events_total", Help: "Events read again because an ACL change judged them differently.",
+	}))
+	return &Manager{s: s, store: store, apply: h, skipped: skipped, rejudged: rejudged, schemas: newSchemaCache(), recheckChunk: recheckChunk, ctx: ctx, cancel: cancel,
 		runners: map[ipel.ThreadID]*runner{}, rebuilding: map[ipel.ThreadID]chan struct{}{}}
 }
 
@@ -245,15 +255,6 @@ func (m *Manager) run(ctx context.Context, r *runner, cursors map[ipel.LogID]uin
 		err := m.s.ListenBatches(ctx, r.tid, threads.Cursor{Logs: copyCursors(cursors), Strict: true}, applyBatch, func(recs []threads.Record) error {
 			return m.applyBatch(ctx, r, recs)
 		})
-		if errors.Is(err, errACLChanged) {
-			// The ACL now judges events already applied differently:
-			// apply everything again under it.
-			if cursors, err = m.replay(ctx, r); err != nil {
-				return err
-			}
-			loaded = false
-			continue
-		}
 		if !errors.Is(err, threads.ErrCompacted) || loaded {
 			return err
 		}
@@ -345,19 +346,20 @@ func (m *Manager) commitSome(ctx context.Context, r *runner, recs []threads.Reco
 		n++
 	}
 	recs = recs[:n]
-	// An ACL change that judges applied events differently asks for a
-	// replay, recorded in the same batch so a crash cannot lose it.
+	// An ACL change that judges applied events differently: those are
+	// judged again once the batch is in, and a mark in the batch makes a
+	// crash in between end in a full replay.
 	var nextACL *ACL
-	replay := false
+	var affected, upto map[ipel.LogID]uint64
 	if len(env.added) > 0 {
 		r.mu.Lock()
-		applied := copyCursors(r.applied)
+		upto = copyCursors(r.applied)
 		r.mu.Unlock()
 		for _, rec := range recs {
-			applied[rec.Log] = rec.Seq
+			upto[rec.Log] = rec.Seq
 		}
 		nextACL = ResolveACL(r.creator, append(append([]aclRecord(nil), r.aclRecs...), env.added...))
-		if replay = aclAffects(r.acl, nextACL, applied); replay {
+		if affected = affectedLogs(r.creator, r.acl, nextACL, upto); len(affected) > 0 {
 			if err := ov.Put(ctx, replayKey(r.tid), []byte{}); err != nil {
 				return 0, err
 			}
@@ -368,7 +370,15 @@ func (m *Manager) commitSome(ctx context.Context, r *runner, recs []threads.Reco
 		r.feed.last = saved
 		return 0, fmt.Errorf("apply %d events: %w", len(recs), err)
 	}
-	if env.rechecks && !replay {
+	if len(affected) > 0 {
+		if err := m.rejudge(ctx, r, r.acl, nextACL, affected, upto, recs[n-1]); err != nil {
+			return 0, fmt.Errorf("views of %s: re-judge under the new ACL: %w", r.tid, err)
+		}
+		if err := m.store.Delete(ctx, replayKey(r.tid)); err != nil {
+			return 0, err
+		}
+	}
+	if env.rechecks {
 		if err := m.drainRechecks(ctx, r); err != nil {
 			return 0, fmt.Errorf("views of %s: %w", r.tid, err)
 		}
@@ -389,16 +399,13 @@ func (m *Manager) commitSome(ctx context.Context, r *runner, recs []threads.Reco
 		r.acl = nextACL
 		m.installKeys(ctx, r)
 	}
-	if replay {
-		return n, errACLChanged
-	}
 	return n, nil
 }
 
 // applyOne applies one event to the batch, with its change-feed entries and
 // the count of what it skipped or refused.
 func (m *Manager) applyOne(ctx context.Context, r *runner, ov *overlay, env *applyEnv, rec threads.Record) error {
-	changes, err := applyGuarded(ctx, ov, env, rec)
+	changes, err := applyGuarded(ctx, ov, env, rec, m.beforeApply)
 	if err != nil {
 		return err
 	}
@@ -418,7 +425,7 @@ func (m *Manager) applyOne(ctx context.Context, r *runner, ov *overlay, env *app
 // event wrote and skips it, so that an event that breaks the reducer cannot
 // stop its thread (or, as the runner starts every thread, the node) for
 // good.
-func applyGuarded(ctx context.Context, ov *overlay, env *applyEnv, rec threads.Record) (changes []DocChange, err error) {
+func applyGuarded(ctx context.Context, ov *overlay, env *applyEnv, rec threads.Record, before func(threads.Record)) (changes []DocChange, err error) {
 	added := len(env.added)
 	defer func() {
 		p := recover()
@@ -431,6 +438,9 @@ func applyGuarded(ctx context.Context, ov *overlay, env *applyEnv, rec threads.R
 		log.Errorf("views of %s: event %s (log %s, seq %d) failed to apply and is skipped: %v\n%s", rec.Thread, rec.Cid, rec.Log, rec.Seq, p, debug.Stack())
 		changes, err = nil, putCursor(ctx, ov, rec)
 	}()
+	if before != nil {
+		before(rec)
+	}
 	return applyRecordOverlay(ctx, ov, env, rec)
 }
 

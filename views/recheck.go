@@ -79,7 +79,7 @@ func (r *docReducer) markRecheck(ctx context.Context, coll string, add recheck) 
 // drainRechecks goes over every marked collection of a runner's thread;
 // the caller holds the runner's applyMu.
 func (m *Manager) drainRechecks(ctx context.Context, r *runner) error {
-	return drainRechecks(ctx, m.store, m.schemas, r.tid, func(ov *overlay, by threads.Record, changes []DocChange) error {
+	return drainRechecks(ctx, m.store, m.schemas, r.tid, m.recheckChunk, func(ov *overlay, by threads.Record, changes []DocChange) error {
 		saved := r.feed.last
 		if err := r.feed.write(ctx, ov, by, changes); err != nil {
 			r.feed.last = saved
@@ -98,8 +98,9 @@ func (m *Manager) drainRechecks(ctx context.Context, r *runner) error {
 // visible, which the event by asked for.
 type recheckCommit func(ov *overlay, by threads.Record, changes []DocChange) error
 
-// drainRechecks goes over every marked collection of a thread.
-func drainRechecks(ctx context.Context, store ds.Batching, schemas *schemaCache, tid ipel.ThreadID, commit recheckCommit) error {
+// drainRechecks goes over every marked collection of a thread, committing
+// every chunk bytes.
+func drainRechecks(ctx context.Context, store ds.Batching, schemas *schemaCache, tid ipel.ThreadID, chunk int, commit recheckCommit) error {
 	res, err := store.Query(ctx, dsq.Query{Prefix: recheckPrefix(tid)})
 	if err != nil {
 		return err
@@ -114,7 +115,7 @@ func drainRechecks(ctx context.Context, store ds.Batching, schemas *schemaCache,
 			return fmt.Errorf("re-check mark %s: %w", e.Key, err)
 		}
 		coll := ds.RawKey(e.Key).BaseNamespace()
-		if err := recheckCollection(ctx, store, schemas, tid, coll, rc, commit); err != nil {
+		if err := recheckCollection(ctx, store, schemas, tid, coll, rc, chunk, commit); err != nil {
 			return fmt.Errorf("re-check collection %q: %w", coll, err)
 		}
 	}
@@ -122,7 +123,7 @@ func drainRechecks(ctx context.Context, store ds.Batching, schemas *schemaCache,
 }
 
 // recheckCollection goes over a collection's documents from its mark on.
-func recheckCollection(ctx context.Context, store ds.Read, schemas *schemaCache, tid ipel.ThreadID, coll string, rc recheck, commit recheckCommit) error {
+func recheckCollection(ctx context.Context, store ds.Read, schemas *schemaCache, tid ipel.ThreadID, coll string, rc recheck, chunk int, commit recheckCommit) error {
 	by, err := rc.event(tid)
 	if err != nil {
 		return err
@@ -157,7 +158,7 @@ func recheckCollection(ctx context.Context, store ds.Read, schemas *schemaCache,
 		if err := dr.recheckDoc(ctx, cs, coll, rc, e.Entry); err != nil {
 			return err
 		}
-		if dr.ov.size() >= recheckChunk {
+		if dr.ov.size() >= chunk {
 			rc.After = e.Key
 			if err := dr.putEntry(ctx, recheckKey(tid, coll), &rc); err != nil {
 				return err

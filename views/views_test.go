@@ -259,7 +259,7 @@ func applyAndRecheck(t testing.TB, store ds.Batching, schemas *schemaCache, rec 
 	if err := b.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	err := drainRechecks(ctx, store, schemas, rec.Thread, func(ov *overlay, _ threads.Record, _ []DocChange) error {
+	err := drainRechecks(ctx, store, schemas, rec.Thread, recheckChunk, func(ov *overlay, _ threads.Record, _ []DocChange) error {
 		ov.endEvent(true)
 		return commitOverlay(ctx, store, ov)
 	})
