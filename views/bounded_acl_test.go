@@ -133,7 +133,7 @@ func putKeys(t *testing.T, n *node, tid ipel.ThreadID, value string, from, to in
 	}
 }
 
-func logSeqOf(t *testing.T, n *netNode, tid ipel.ThreadID, p peer.ID) uint64 {
+func logSeqOf(t testing.TB, n *netNode, tid ipel.ThreadID, p peer.ID) uint64 {
 	t.Helper()
 	ti, err := n.s.Info(tid)
 	if err != nil {

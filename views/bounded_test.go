@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -432,4 +433,111 @@ func TestSchemaCacheBounded(t *testing.T) {
 	if _, err := c.compile(blowupSchema(20)); !errors.Is(err, ErrBadSchema) {
 		t.Fatal("a refusal cached differently")
 	}
+}
+
+// hostileDocOps adds to randomDocOps what a hostile writer sends: schemas
+// the cost rule refuses, documents too large or too deep, IDs too long, and
+// events over the budget.
+func hostileDocOps(rng *rand.Rand, l, seq int) Ops {
+	ops := Ops{Docs: randomDocOps(rng, l, seq)}
+	colls := []string{"people", "things"}
+	switch rng.IntN(8) {
+	case 0:
+		ops.Docs = append(ops.Docs, DocOp{Kind: DocCollection, Coll: colls[rng.IntN(2)], JSON: blowupSchema(12)})
+	case 1:
+		id := fmt.Sprintf("d%d", rng.IntN(6))
+		big := fmt.Sprintf(`{"_id":%q,"s":"%s"}`, id, strings.Repeat("\xff", MaxDocSize/3+10))
+		ops.Docs = append(ops.Docs, DocOp{Kind: DocPut, Coll: colls[rng.IntN(2)], ID: id, JSON: []byte(big)})
+	case 2:
+		id := fmt.Sprintf("d%d", rng.IntN(6))
+		deep := fmt.Sprintf(`{"_id":%q,"x":%s1%s}`, id, strings.Repeat("[", MaxDocDepth), strings.Repeat("]", MaxDocDepth))
+		ops.Docs = append(ops.Docs, DocOp{Kind: DocPut, Coll: colls[rng.IntN(2)], ID: id, JSON: []byte(deep)})
+	case 3:
+		ops.KV = append(ops.KV, KVOp{Key: "/" + strings.Repeat("k", MaxKeySize), Value: []byte("x")})
+	case 4:
+		for i := 0; i < MaxEventOps; i++ {
+			ops.KV = append(ops.KV, KVOp{Key: fmt.Sprintf("/k%d", i%5), Value: []byte("over")})
+		}
+	}
+	return ops
+}
+
+// applyBatches applies events in batches of the given sizes, each batch
+// through one overlay and then its re-checks, as the runner does.
+func applyBatches(t testing.TB, store ds.Batching, schemas *schemaCache, recs []threads.Record, sizes func() int) {
+	t.Helper()
+	ctx := context.Background()
+	for len(recs) > 0 {
+		n := min(len(recs), sizes())
+		ov := newOverlay(store)
+		env := &applyEnv{schemas: schemas}
+		for _, rec := range recs[:n] {
+			if _, err := applyGuarded(ctx, ov, env, rec, nil); err != nil {
+				t.Fatal(err)
+			}
+			ov.endEvent(true)
+		}
+		if err := commitOverlay(ctx, store, ov); err != nil {
+			t.Fatal(err)
+		}
+		err := drainRechecks(ctx, store, schemas, recs[0].Thread, 1<<10, func(ov *overlay, _ threads.Record, _ []DocChange) error {
+			ov.endEvent(true)
+			return commitOverlay(ctx, store, ov)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = recs[n:]
+	}
+}
+
+// TestBoundedConvergenceProperty: replicas that get the same events,
+// hostile ones included, in different orders and batches, hold the same
+// views: what the budget skips and the limits refuse is decided alike
+// everywhere, and re-checks coalesced per batch end where one by one would.
+func TestBoundedConvergenceProperty(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 19))
+	tid, _ := ipel.NewThreadID(ipel.VariantRaw)
+	schemas := newSchemaCache()
+	rounds := 12
+	if testing.Short() {
+		rounds = 4
+	}
+	for round := 0; round < rounds; round++ {
+		var recs []threads.Record
+		for l := 0; l < 3; l++ {
+			_, logID, _ := ipel.NewLogIdentity()
+			for seq := 1; seq <= 12; seq++ {
+				body, err := EncodeOps(hostileDocOps(rng, l, seq))
+				if errors.Is(err, ErrNoOps) {
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				recs = append(recs, threads.Record{
+					EventRef: threads.EventRef{Thread: tid, Log: logID, Seq: uint64(seq)},
+					Clock:    codecClock(rng),
+					Body:     body,
+				})
+			}
+		}
+		var want string
+		for replica := 0; replica < 3; replica++ {
+			order := append([]threads.Record(nil), recs...)
+			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+			store := ds.NewMapDatastore()
+			applyBatches(t, store, schemas, order, func() int { return 1 + rng.IntN(8) })
+			got := fmt.Sprint(dump(t, store, kvPrefix(tid)), dump(t, store, threadPrefix(tid)+"/docs"))
+			if replica == 0 {
+				want = got
+			} else if got != want {
+				t.Fatalf("round %d: replica %d differs", round, replica)
+			}
+		}
+	}
+}
+
+func codecClock(rng *rand.Rand) codec.Clock {
+	return codec.Clock{Wall: int64(rng.IntN(10)), Counter: uint32(rng.IntN(2))}
 }

@@ -13,7 +13,9 @@ import (
 //
 //   - an event carries at most MaxEventOps operations, whose payloads
 //     (keys, values, documents as stored, schemas, IDs) come to at most
-//     MaxEventBytes; an event over either is skipped whole;
+//     MaxEventBytes, and whose documents hold at most MaxEventValues JSON
+//     values (validating each costs at most MaxSchemaCost schema visits);
+//     an event over any is skipped whole;
 //   - an operation whose own content breaks a limit (a document or value
 //     too large or too deep, a key or ID too long, a schema whose cost can
 //     blow up) is refused alone, like an operation the ACL refuses.
@@ -33,6 +35,9 @@ const (
 	// count three times their size, as the canonical form of invalid UTF-8
 	// is up to three times larger.
 	MaxEventBytes = 8 << 20
+	// MaxEventValues bounds the JSON values of the documents an event
+	// puts, counted from their text.
+	MaxEventValues = 1 << 16
 	// MaxDocSize bounds a document's canonical JSON, and a key/value
 	// entry's value, so that every view entry fits a snapshot page.
 	MaxDocSize = 1 << 20
@@ -49,6 +54,7 @@ const (
 const (
 	SkipTooManyOps    = "event: too many operations"
 	SkipTooManyBytes  = "event: too many bytes"
+	SkipTooManyValues = "event: too many document values"
 	SkipPanic         = "event: failed to apply"
 	RefuseSchema      = "op: schema refused"
 	RefuseDocSize     = "op: document too large"
@@ -74,8 +80,9 @@ var (
 // eventCost is what an event's operations ask of a replica, before any is
 // applied: a function of the event alone.
 type eventCost struct {
-	ops   int
-	bytes int
+	ops    int
+	bytes  int
+	values int
 }
 
 func costOf(ops Ops) eventCost {
@@ -85,6 +92,9 @@ func costOf(ops Ops) eventCost {
 	}
 	for _, op := range ops.Docs {
 		c.bytes += len(op.Coll) + len(op.ID) + 3*len(op.JSON) + len(op.Field)
+		if op.Kind == DocPut {
+			c.values += jsonValues(op.JSON)
+		}
 	}
 	for _, op := range ops.ACL {
 		c.bytes += len(op.Peer) + len(op.Coll) + len(op.ID)
@@ -102,8 +112,35 @@ func (c eventCost) overBudget() string {
 		return SkipTooManyOps
 	case c.bytes > MaxEventBytes:
 		return SkipTooManyBytes
+	case c.values > MaxEventValues:
+		return SkipTooManyValues
 	}
 	return ""
+}
+
+// jsonValues bounds from above the values in a JSON text, without parsing
+// it: one, plus one for each comma and each opening bracket or brace outside
+// strings.
+func jsonValues(b []byte) int {
+	n, inString, escaped := 1, false, false
+	for _, c := range b {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			switch c {
+			case '\\':
+				escaped = true
+			case '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == ',' || c == '[' || c == '{':
+			n++
+		}
+	}
+	return n
 }
 
 // checkLimits is the local pre-check of a write: it refuses, with the
@@ -124,6 +161,8 @@ func checkLimits(ops Ops) error {
 		return fmt.Errorf("%w: %d operations, at most %d", ErrOverBudget, c.ops, MaxEventOps)
 	case SkipTooManyBytes:
 		return fmt.Errorf("%w: %d bytes of operations, at most %d", ErrOverBudget, c.bytes, MaxEventBytes)
+	case SkipTooManyValues:
+		return fmt.Errorf("%w: documents of about %d JSON values, at most %d", ErrOverBudget, c.values, MaxEventValues)
 	}
 	return nil
 }

@@ -177,17 +177,19 @@ func (d *Docs) preparePut(ce *CollEntry, coll string, raw []byte) (DocOp, error)
 	return DocOp{Kind: DocPut, Coll: coll, ID: ids, JSON: doc}, nil
 }
 
-// write appends operations as few events as fit the body limit.
+// write appends operations as few events as fit the body limit and the
+// budget's bound on document values.
 func (d *Docs) write(ctx context.Context, ops []DocOp) error {
 	limit := d.m.s.Config().MaxBodySize - 1024
 	for len(ops) > 0 {
-		n, size := 0, 0
+		n, size, values := 0, 0, 0
 		for n < len(ops) {
 			sz := len(ops[n].Coll) + len(ops[n].ID) + len(ops[n].JSON) + len(ops[n].Field) + 24
-			if n > 0 && size+sz > limit {
+			vs := jsonValues(ops[n].JSON)
+			if n > 0 && (size+sz > limit || values+vs > MaxEventValues) {
 				break
 			}
-			size += sz
+			size, values = size+sz, values+vs
 			n++
 		}
 		if size > limit {

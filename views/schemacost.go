@@ -31,7 +31,7 @@ const (
 	MaxSchemaSize = 64 << 10
 	// MaxSchemaCost bounds the weighted schema visits one document value
 	// can cause.
-	MaxSchemaCost = 64
+	MaxSchemaCost = 32
 	// maxRegexInsts bounds the compiled size of each regular expression
 	// of a schema: matching costs the text's length times that size.
 	maxRegexInsts = 1000
@@ -213,6 +213,11 @@ func visitWeight(s *jsonschema.Schema) (int64, error) {
 	if s.Const != nil {
 		w += int64(jsonNodes(*s.Const)) / 16
 	}
+	names := len(s.Required)
+	for _, req := range s.DependentRequired {
+		names += len(req)
+	}
+	w += int64(names / 16)
 	return w, nil
 }
 
