@@ -541,3 +541,47 @@ func TestBoundedConvergenceProperty(t *testing.T) {
 func codecClock(rng *rand.Rand) codec.Clock {
 	return codec.Clock{Wall: int64(rng.IntN(10)), Counter: uint32(rng.IntN(2))}
 }
+
+// TestLongStringsInIndexes: an index holds at most maxIndexedString bytes of
+// a string, so a document with a string near MaxDocSize in an indexed field
+// does not make an index key too large for a snapshot page; queries through
+// the index still return exactly what a full scan does.
+func TestLongStringsInIndexes(t *testing.T) {
+	ctx := context.Background()
+	n, tid, d := newDocs(t)
+	if err := d.AddCollection(ctx, "c", nil); err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("m", maxIndexedString)
+	values := []string{"a", long, long + "a", long + "b", long + "b" + strings.Repeat("z", 1000), "n", strings.Repeat("z", MaxDocSize-4096)}
+	var docs []string
+	for i, v := range values {
+		docs = append(docs, fmt.Sprintf(`{"_id":"d%d","s":%q}`, i, v))
+	}
+	mustPut(t, d, "c", docs...)
+	filters := []string{
+		fmt.Sprintf(`{"s":%q}`, long+"b"),
+		fmt.Sprintf(`{"s":%q}`, long),
+		fmt.Sprintf(`{"s":{"$gt":%q}}`, long+"a"),
+		fmt.Sprintf(`{"s":{"$ge":%q,"$lt":%q}}`, long, long+"b"),
+		fmt.Sprintf(`{"s":{"$lt":%q}}`, long+"b"),
+		fmt.Sprintf(`{"s":{"$le":%q}}`, long+"b"),
+		`{"s":{"$gt":"m"}}`,
+	}
+	var scans []string
+	for _, f := range filters {
+		scans = append(scans, ids(query(t, d, "c", f)))
+	}
+	if err := d.AddIndex(ctx, "c", "s"); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range filters {
+		res := query(t, d, "c", f)
+		if res.Plan == "full scan" || ids(res) != scans[i] {
+			t.Errorf("%.60s...: %s by %s, a full scan finds %s", f, ids(res), res.Plan, scans[i])
+		}
+	}
+	if _, err := n.m.Snapshot(ctx, tid); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+}

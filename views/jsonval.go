@@ -250,6 +250,14 @@ func scalar(v any) bool {
 	return false
 }
 
+// maxIndexedString is how many bytes of a string an index entry holds, so
+// that index keys stay small enough for a snapshot page.
+const maxIndexedString = 512
+
+// truncatedMark ends the index encoding of a string longer than
+// maxIndexedString; it sorts after every hex digit.
+const truncatedMark = "~"
+
 // indexValue encodes a scalar so that the byte order of encodings is the
 // order of compareValues, in hex so it is a safe datastore key segment.
 func indexValue(v any) string {
@@ -275,6 +283,12 @@ func indexValue(v any) string {
 		binary.BigEndian.PutUint64(b[:], bits)
 		return "3" + hex.EncodeToString(b[:])
 	case string:
+		if len(t) > maxIndexedString {
+			// Every longer string with the same start shares this
+			// encoding, which sorts after the start alone and before
+			// any greater start; queries check the documents found.
+			return "4" + hex.EncodeToString([]byte(t[:maxIndexedString])) + truncatedMark
+		}
 		return "4" + hex.EncodeToString([]byte(t))
 	}
 	panic(fmt.Sprintf("indexValue of non-scalar %T", v))
