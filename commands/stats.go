@@ -21,6 +21,10 @@ type StatsOutput struct {
 	Pushed        uint64
 	Pulled        uint64
 	Rejected      map[string]uint64
+	// ViewsSkipped counts what this node's views of the thread ignored:
+	// events skipped whole and operations refused, by reason (every
+	// replica ignores the same).
+	ViewsSkipped map[string]uint64
 }
 
 func statsCmd(p Provider) *cmds.Command {
@@ -30,9 +34,12 @@ func statsCmd(p Provider) *cmds.Command {
 			ShortDescription: `
 For the thread: logs, events held, equivocations seen, peers in its address
 book, and the lag at its last sync (events a peer held that this node
-lacked). For the node: events received, pushed and pulled, and input
-rejected by reason. The same figures, and more, are Prometheus metrics
-(threads_*) at the API's /debug/metrics/prometheus.
+lacked), and what its views ignored: events skipped whole (over the work
+budget of one event, or failing to apply) and operations refused (a schema
+or document over the limits, a write the ACL does not allow...), by reason.
+For the node: events received, pushed and pulled, and input rejected by
+reason. The same figures, and more, are Prometheus metrics (threads_*) at
+the API's /debug/metrics/prometheus.
 `,
 		},
 		Arguments: []cmds.Argument{
@@ -47,10 +54,14 @@ rejected by reason. The same figures, and more, are Prometheus metrics
 			if err != nil {
 				return userError(err)
 			}
+			vst, err := b.Views.Stats(req.Context, tid)
+			if err != nil {
+				return err
+			}
 			return res.Emit(&StatsOutput{
 				Thread: tid.String(), Logs: len(st.Info.Logs), Events: st.Events, Equivocations: st.Equivocations,
 				Peers: st.Peers, Lag: st.Lag, Received: st.Node.Received, Pushed: st.Node.Pushed, Pulled: st.Node.Pulled,
-				Rejected: st.Node.Rejected,
+				Rejected: st.Node.Rejected, ViewsSkipped: vst.Skipped,
 			})
 		},
 		Type: StatsOutput{},
@@ -59,21 +70,28 @@ rejected by reason. The same figures, and more, are Prometheus metrics
 				var sb strings.Builder
 				fmt.Fprintf(&sb, "Thread:         %s\nLogs:           %d\nEvents:         %d\nEquivocations:  %d\nPeers:          %d\nLag:            %d\n",
 					out.Thread, out.Logs, out.Events, out.Equivocations, out.Peers, out.Lag)
+				sb.WriteString("Views skipped:\n")
+				writeCounts(&sb, out.ViewsSkipped, 36)
 				fmt.Fprintf(&sb, "Node received:  %d\nNode pushed:    %d\nNode pulled:    %d\nRejected:\n", out.Received, out.Pushed, out.Pulled)
-				reasons := make([]string, 0, len(out.Rejected))
-				for r := range out.Rejected {
-					reasons = append(reasons, r)
-				}
-				sort.Strings(reasons)
-				if len(reasons) == 0 {
-					sb.WriteString("  none\n")
-				}
-				for _, r := range reasons {
-					fmt.Fprintf(&sb, "  %-24s %d\n", r+":", out.Rejected[r])
-				}
+				writeCounts(&sb, out.Rejected, 24)
 				_, err := io.WriteString(w, sb.String())
 				return err
 			}),
 		},
+	}
+}
+
+// writeCounts lists counts by reason, sorted, or "none".
+func writeCounts(sb *strings.Builder, counts map[string]uint64, width int) {
+	reasons := make([]string, 0, len(counts))
+	for r := range counts {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	if len(reasons) == 0 {
+		sb.WriteString("  none\n")
+	}
+	for _, r := range reasons {
+		fmt.Fprintf(sb, "  %-*s %d\n", width, r+":", counts[r])
 	}
 }
