@@ -26,8 +26,9 @@ type StatsOutput struct {
 	Rejected    map[string]uint64
 	// ViewsSkipped counts what this node's views of the thread ignored:
 	// events skipped whole and operations refused, by reason (every
-	// replica ignores the same); absent without the read key.
-	ViewsSkipped map[string]uint64 `json:",omitempty"`
+	// replica ignores the same); empty when nothing was, null without the
+	// read key.
+	ViewsSkipped map[string]uint64
 }
 
 func statsCmd(p Provider) *cmds.Command {
@@ -47,7 +48,8 @@ and more, are Prometheus metrics (threads_*) at the API's
 `, `
 --enc=json prints {"Thread", "Logs", "Events", "Equivocations", "Peers",
 "Lag", "BlockedLogs", "Received", "Pushed", "Pulled", "Rejected":
-{<reason>: <count>}, "ViewsSkipped": {<reason>: <count>}}.
+{<reason>: <count>}, "ViewsSkipped": {<reason>: <count>}} (ViewsSkipped is
+null without the read key).
 
 Fails when the thread ID is malformed or the thread unknown.
 
