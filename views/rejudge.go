@@ -295,11 +295,7 @@ func (j *rejudgement) judgeContent(ctx context.Context, dr *docReducer, old, nex
 		return err
 	}
 	before, after := verdicts(old, rec, ops, hides), verdicts(next, rec, ops, hides)
-	for i, op := range next.allowed(rec.Log.String(), rec.Seq, ops).Docs {
-		if op.Kind != 0 && hides[i] && !after[len(ops.KV)+i] {
-			tracker.skipped(op.Coll, opVersion(rec, len(ops.KV)+i))
-		}
-	}
+	noteHides(tracker, next, rec, ops, hides, after, nil)
 	keys := opKeys(rec.Thread, ops)
 	for i := range before {
 		switch {
@@ -635,6 +631,18 @@ func verdicts(acl *ACL, rec threads.Record, ops Ops, hides []bool) []bool {
 	return out
 }
 
+// noteHides gives the tracker the puts of an event (those concerns selects,
+// nil: all) that do not count under acl only as they would hide their
+// document.
+func noteHides(tracker *hideTracker, acl *ACL, rec threads.Record, ops Ops, hides, verdicts []bool, concerns func(i int) bool) {
+	for i, op := range acl.allowed(rec.Log.String(), rec.Seq, ops).Docs {
+		k := len(ops.KV) + i
+		if op.Kind != 0 && hides[i] && !verdicts[k] && (concerns == nil || concerns(k)) {
+			tracker.skipped(op.Coll, opVersion(rec, k))
+		}
+	}
+}
+
 // holds says whether a view key holds the write of version v.
 func holds(ctx context.Context, tid ipel.ThreadID, ov *overlay, k ds.Key, v Version) (bool, error) {
 	var held *Version
@@ -698,8 +706,10 @@ func (r *docReducer) applyChanged(ctx context.Context, rec threads.Record, ops O
 		before = verdicts(old, rec, ops, hides)
 	}
 	keys := opKeys(r.tid, ops)
+	concerns := func(i int) bool { return j.lost[keys[i]] || (before != nil && !before[i]) }
+	noteHides(r.env.hides, next, rec, ops, hides, after, concerns)
 	for i, ok := range after {
-		if !ok || !(j.lost[keys[i]] || (before != nil && !before[i])) {
+		if !ok || !concerns(i) {
 			continue
 		}
 		if i < len(ops.KV) {
