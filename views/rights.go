@@ -12,7 +12,7 @@ import "github.com/libp2p/go-libp2p/core/peer"
 //	document put                       write on the document (delete when it would hide a visible document)
 //	document delete                    delete on the document
 //	collection declaration or schema   delete (a schema can hide documents)
-//	index declaration or drop          delete (each re-reads the collection)
+//	index declaration or drop          delete (one that changes the indexes fills or empties one)
 //
 // A document put that would hide a visible document (one that breaks the
 // collection's schema) depends on the views' state, so the documents
