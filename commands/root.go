@@ -198,7 +198,7 @@ func userError(err error) error {
 		views.ErrUnknownCollection, views.ErrDocNotFound, views.ErrBadDocument, views.ErrSchema,
 		views.ErrBadQuery, views.ErrBadCollection, views.ErrBadField, views.ErrBadSchema,
 		views.ErrNotAccessControlled, views.ErrForbidden, views.ErrNoCompaction, threads.ErrNeedEd25519,
-		views.ErrTooManyIndexes, views.ErrNoIndex, views.ErrTooManyOps,
+		views.ErrTooManyIndexes, views.ErrNoIndex, views.ErrTooManyOps, views.ErrOverBudget, views.ErrTooLarge,
 	} {
 		if errors.Is(err, target) {
 			return cmds.Errorf(cmds.ErrClient, "%s", err)

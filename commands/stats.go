@@ -24,9 +24,11 @@ type StatsOutput struct {
 	Pushed      uint64
 	Pulled      uint64
 	Rejected    map[string]uint64
-	// ViewsSkipped counts what the thread's views skipped, by reason;
-	// absent without the read key.
-	ViewsSkipped map[string]uint64 `json:",omitempty"`
+	// ViewsSkipped counts what this node's views of the thread ignored:
+	// events skipped whole and operations refused, by reason (every
+	// replica ignores the same); empty when nothing was, null without the
+	// read key.
+	ViewsSkipped map[string]uint64
 }
 
 func statsCmd(p Provider) *cmds.Command {
@@ -36,14 +38,18 @@ For the thread: logs, events held, equivocations seen, peers in its address
 book, the lag at its last sync (events a peer held that this node
 lacked), and how many logs cannot catch up past a compaction ('ipfs threads
 info' says why). For the node: events received, pushed and pulled, and
-input rejected by reason. For the views (with the read key): events or
-operations skipped, by reason, the same on every replica. The same
-figures, and more, are Prometheus metrics (threads_*) at the API's
+input rejected by reason. For the views (with the read key), what this node
+counted when it first applied them: events skipped whole (malformed, over
+the work budget of one event, or failing to apply) and operations refused
+(a schema or document over the limits, a write or ACL change the ACL does
+not allow...), by reason; every replica ignores the same. The same figures,
+and more, are Prometheus metrics (threads_*) at the API's
 /debug/metrics/prometheus.
 `, `
 --enc=json prints {"Thread", "Logs", "Events", "Equivocations", "Peers",
 "Lag", "BlockedLogs", "Received", "Pushed", "Pulled", "Rejected":
-{<reason>: <count>}, "ViewsSkipped": {<reason>: <count>}}.
+{<reason>: <count>}, "ViewsSkipped": {<reason>: <count>}} (ViewsSkipped is
+null without the read key).
 
 Fails when the thread ID is malformed or the thread unknown.
 
@@ -96,21 +102,10 @@ Example:
 					fmt.Fprintf(&sb, "Blocked logs:   %d (cannot catch up: see 'ipfs threads info %s')\n", out.BlockedLogs, out.Thread)
 				}
 				fmt.Fprintf(&sb, "Node received:  %d\nNode pushed:    %d\nNode pulled:    %d\nRejected:\n", out.Received, out.Pushed, out.Pulled)
-				reasons := sortedReasons(out.Rejected)
-				if len(reasons) == 0 {
-					sb.WriteString("  none\n")
-				}
-				for _, r := range reasons {
-					fmt.Fprintf(&sb, "  %-24s %d\n", r+":", out.Rejected[r])
-				}
+				writeCounts(&sb, out.Rejected, 24)
 				if out.ViewsSkipped != nil {
 					sb.WriteString("Views skipped:\n")
-					if len(out.ViewsSkipped) == 0 {
-						sb.WriteString("  none\n")
-					}
-					for _, r := range sortedReasons(out.ViewsSkipped) {
-						fmt.Fprintf(&sb, "  %-24s %d\n", r+":", out.ViewsSkipped[r])
-					}
+					writeCounts(&sb, out.ViewsSkipped, 40)
 				}
 				_, err := io.WriteString(w, sb.String())
 				return err
@@ -119,11 +114,17 @@ Example:
 	}
 }
 
-func sortedReasons(m map[string]uint64) []string {
-	out := make([]string, 0, len(m))
-	for r := range m {
-		out = append(out, r)
+// writeCounts lists counts by reason, sorted, or "none".
+func writeCounts(sb *strings.Builder, counts map[string]uint64, width int) {
+	reasons := make([]string, 0, len(counts))
+	for r := range counts {
+		reasons = append(reasons, r)
 	}
-	sort.Strings(out)
-	return out
+	sort.Strings(reasons)
+	if len(reasons) == 0 {
+		sb.WriteString("  none\n")
+	}
+	for _, r := range reasons {
+		fmt.Fprintf(sb, "  %-*s %d\n", width, r+":", counts[r])
+	}
 }

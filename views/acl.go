@@ -429,13 +429,14 @@ func versionKey(v Version) string {
 // or returns nil when that could give another ACL than resolving
 // everything again: an operation comes before one held, sets the default
 // role, or changes the standing of a peer that wrote one held (which can
-// change which held operations count).
+// change which held operations count; not the creator, whose operations
+// always count).
 func (a *ACL) extend(fresh []*aclRecord) *ACL {
 	if n := len(a.recs); n > 0 && fresh[0].Version.Compare(a.recs[n-1].Version) <= 0 {
 		return nil
 	}
 	for _, r := range fresh {
-		if r.Op.Kind == ACLSetDefault || (r.Op.Peer != "" && a.authors[r.Op.Peer]) {
+		if r.Op.Kind == ACLSetDefault || (r.Op.Peer != "" && r.Op.Peer != a.creator && a.authors[r.Op.Peer]) {
 			return nil
 		}
 	}

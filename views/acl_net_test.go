@@ -24,7 +24,7 @@ import (
 
 // aclMember joins n to a thread as role: an admin of from grants the role,
 // then invites n with its keys. It returns the invite text.
-func aclMember(t *testing.T, n, from *netNode, tid ipel.ThreadID, role Role) string {
+func aclMember(t testing.TB, n, from *netNode, tid ipel.ThreadID, role Role) string {
 	t.Helper()
 	ctx := context.Background()
 	if err := n.host.Connect(ctx, peer.AddrInfo{ID: from.host.ID(), Addrs: from.host.Addrs()}); err != nil {
@@ -52,7 +52,7 @@ func aclMember(t *testing.T, n, from *netNode, tid ipel.ThreadID, role Role) str
 }
 
 // forceOps appends view operations straight through the engine.
-func forceOps(t *testing.T, n *netNode, tid ipel.ThreadID, ops Ops) {
+func forceOps(t testing.TB, n *netNode, tid ipel.ThreadID, ops Ops) {
 	t.Helper()
 	body, err := EncodeOps(ops)
 	if err != nil {
@@ -81,7 +81,7 @@ func aclString(t *testing.T, n *netNode, tid ipel.ThreadID) string {
 	return fmt.Sprintf("default %s %v rotations %d", acl.Default(), acl.Entries(), len(acl.Rotations))
 }
 
-func newACLThread(t *testing.T, a *netNode) ipel.ThreadID {
+func newACLThread(t testing.TB, a *netNode) ipel.ThreadID {
 	t.Helper()
 	ti, err := a.s.CreateThread(context.Background(), ipel.VariantAccessControlled)
 	if err != nil {

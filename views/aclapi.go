@@ -19,7 +19,7 @@ var (
 	// ErrForbidden is wrapped by errors about writes the ACL does not allow.
 	ErrForbidden = errors.New("the thread's ACL does not allow it")
 	// ErrNoCompaction is returned when compacting an access-controlled
-	// thread, whose replays under a changed ACL need every event.
+	// thread: judging events again under a changed ACL needs every event.
 	ErrNoCompaction = errors.New("access-controlled threads are not compacted: an ACL change can reach back to any event")
 )
 

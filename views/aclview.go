@@ -3,6 +3,7 @@ package views
 import (
 	"context"
 	"crypto/hmac"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -27,51 +28,34 @@ func aclRecordKey(tid ipel.ThreadID, v Version) ds.Key {
 	return ds.RawKey(fmt.Sprintf("%s/%016x%08x%s%016x%08x", aclPrefix(tid), uint64(v.Clock.Wall), v.Clock.Counter, hex.EncodeToString(v.Log), v.Seq, v.Index))
 }
 
-// enforce stores an event's ACL operations that may count and blanks the
-// content operations its writer may not make at its seq, by the table of
-// rights.go.
-func (env *applyEnv) enforce(ctx context.Context, ov *overlay, w ds.Write, rec threads.Record, ops Ops, dr *docReducer) (Ops, error) {
-	author := rec.Log.String()
+// enforce stores an event's ACL operations that may count and returns its
+// content operations with those its writer may not make at its seq blanked
+// (ACL.allowed).
+func (env *applyEnv) enforce(ctx context.Context, ov *overlay, rec threads.Record, ops Ops) (Ops, error) {
 	base := len(ops.KV) + len(ops.Docs)
 	for i, op := range ops.ACL {
-		r := aclRecord{Op: op, Author: author, Seq: rec.Seq, Version: Version{Clock: rec.Clock, Log: []byte(rec.Log), Seq: rec.Seq, Index: base + i}}
-		if err := env.keepACLOp(ctx, ov, w, rec.Thread, &r); err != nil {
+		r := newACLRecord(rec, op, base+i)
+		if err := env.keepACLOp(ctx, ov, rec.Thread, &r); err != nil {
 			return ops, err
 		}
 	}
-	role := env.acl.Role(author, rec.Seq)
-	kv := append([]KVOp(nil), ops.KV...)
-	for i, op := range kv {
-		if role < kvNeeds(op) {
-			kv[i] = KVOp{}
-		}
-	}
-	docs := append([]DocOp(nil), ops.Docs...)
-	for i, op := range docs {
-		if got, need := env.acl.judgeDoc(author, rec.Seq, op); got < need {
-			docs[i] = DocOp{}
-		}
-	}
-	ops.KV, ops.Docs = kv, docs
-	return ops, nil
+	return env.acl.allowed(rec.Log.String(), rec.Seq, ops), nil
+}
+
+// newACLRecord is the record of an event's ACL operation, the index-th of
+// its operations.
+func newACLRecord(rec threads.Record, op ACLOp, index int) aclRecord {
+	return aclRecord{Op: op, Author: rec.Log.String(), Seq: rec.Seq, Version: opVersion(rec, index)}
 }
 
 // MaxDocRolesPerAuthor is how many document-role changes of a peer that is
 // not an admin are kept: the first ones of its log that may count.
 const MaxDocRolesPerAuthor = 1024
 
-// Reasons for skipping ACL operations.
-const (
-	// SkipACLNotAllowed counts ACL operations whose author may not make
-	// them (at that point, by the ACL as it stands), or malformed ones.
-	SkipACLNotAllowed = "acl-not-allowed"
-	// SkipACLOverCap counts document-role changes of a non-admin past
-	// MaxDocRolesPerAuthor.
-	SkipACLOverCap = "acl-over-cap"
-)
-
 // docRoleCountKey counts the document-role changes of a non-admin author
-// that are kept (8 bytes, big endian); a replay counts again.
+// that are kept (8 bytes, big endian; absent: none); a replay or a rebuild
+// counts again, and re-judging counts the author's again from where its
+// standing changed.
 func docRoleCountKey(tid ipel.ThreadID, author string) ds.Key {
 	return ds.RawKey(threadPrefix(tid) + "/acldocroles/" + author)
 }
@@ -80,50 +64,73 @@ func docRoleCountKey(tid ipel.ThreadID, author string) ds.Key {
 // (Stats) and deletes the one a replay stored before. What the author may
 // not make at its seq, by the ACL as it stands, cannot count unless the ACL
 // changes so as to judge the author's events differently, and such a change
-// applies the thread's events again (aclAffects); so only what may count is
-// kept, and a batch's resolution folds in only that. A non-admin's
-// document-role changes are kept up to MaxDocRolesPerAuthor.
-func (env *applyEnv) keepACLOp(ctx context.Context, ov *overlay, w ds.Write, tid ipel.ThreadID, r *aclRecord) error {
-	reason, err := env.judgeACLOp(ctx, ov, w, tid, r)
-	if err != nil {
-		return err
+// judges them again (rejudge.go); so only what may count is kept, and a
+// batch's resolution folds in only that. A non-admin's document-role
+// changes are kept up to MaxDocRolesPerAuthor.
+func (env *applyEnv) keepACLOp(ctx context.Context, ov *overlay, tid ipel.ThreadID, r *aclRecord) error {
+	k := docRoleCountKey(tid, r.Author)
+	var n uint64
+	if r.Op.Kind == ACLSetDocRole {
+		var err error
+		if n, err = getCount(ctx, ov, k); err != nil {
+			return err
+		}
 	}
-	k := aclRecordKey(tid, r.Version)
+	reason, counted := judgeACLRecord(env.acl, r, n)
+	if counted {
+		if err := putCount(ctx, ov, k, n+1); err != nil {
+			return err
+		}
+	}
 	if reason != "" {
+		env.report.refuse(reason)
 		if env.acl.holds(r) {
 			env.removed = append(env.removed, *r)
-			if err := ov.del(ctx, w, k); err != nil {
-				return err
-			}
+			return ov.Delete(ctx, aclRecordKey(tid, r.Version))
 		}
-		return countSkipped(ctx, ov, w, tid, reason)
+		return nil
 	}
 	b, err := codec.Marshal(r)
 	if err != nil {
 		return err
 	}
 	env.added = append(env.added, *r)
-	return ov.put(ctx, w, k, b)
+	return ov.Put(ctx, aclRecordKey(tid, r.Version), b)
 }
 
-// judgeACLOp says why an ACL operation is not kept, or "".
-func (env *applyEnv) judgeACLOp(ctx context.Context, ov *overlay, w ds.Write, tid ipel.ThreadID, r *aclRecord) (string, error) {
-	acl := env.acl
-	if !acl.valid(r) {
-		return SkipACLNotAllowed, nil
+// judgeACLRecord says why an ACL operation is not kept under acl, or "",
+// given how many document-role changes of its author as a non-admin are
+// kept before it; counted says it is one more of those.
+func judgeACLRecord(acl *ACL, r *aclRecord, kept uint64) (reason string, counted bool) {
+	switch {
+	case !acl.valid(r):
+		return SkipACLNotAllowed, false
+	case r.Op.Kind != ACLSetDocRole || acl.Admin(r.Author, r.Seq):
+		return "", false
+	case kept >= MaxDocRolesPerAuthor:
+		return SkipACLOverCap, false
 	}
-	if r.Op.Kind != ACLSetDocRole || acl.Admin(r.Author, r.Seq) {
-		return "", nil
+	return "", true
+}
+
+// getCount reads a count of the views (8 bytes, big endian; 0 when absent).
+func getCount(ctx context.Context, ov *overlay, k ds.Key) (uint64, error) {
+	b, err := ov.get(ctx, k)
+	switch {
+	case errors.Is(err, ds.ErrNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, err
+	case len(b) != 8:
+		return 0, fmt.Errorf("view entry %s: corrupt count", k)
 	}
-	k := docRoleCountKey(tid, r.Author)
-	n, err := getCount(ctx, ov, k)
-	if err != nil {
-		return "", err
-	}
-	if n >= MaxDocRolesPerAuthor {
-		return SkipACLOverCap, nil
-	}
-	return "", putCount(ctx, ov, w, k, n+1)
+	return binary.BigEndian.Uint64(b), nil
+}
+
+func putCount(ctx context.Context, ov *overlay, k ds.Key, n uint64) error {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], n)
+	return ov.Put(ctx, k, b[:])
 }
 
 // loadACLRecords reads a thread's stored ACL operations.
@@ -147,52 +154,6 @@ func (m *Manager) loadACLRecords(ctx context.Context, tid ipel.ThreadID) ([]aclR
 	return out, nil
 }
 
-// aclAffects reports whether two ACLs judge any event up to applied
-// differently (its content by roles, its ACL operations by the admin right
-// and roles: keepACLOp): roles are piecewise constant in seq, so comparing
-// them at every seq where either changes is enough.
-func aclAffects(old, next *ACL, applied map[ipel.LogID]uint64) bool {
-	for logID, upto := range applied {
-		p := logID.String()
-		points := map[uint64]bool{1: true}
-		var docs []docRoleID
-		for _, a := range []*ACL{old, next} {
-			for _, c := range a.roles[p] {
-				points[c.from] = true
-			}
-			for _, c := range a.admins[p] {
-				points[c.from] = true
-			}
-			for k, cs := range a.docRoles {
-				if k.peer == p {
-					docs = append(docs, k)
-					for _, c := range cs {
-						points[c.from] = true
-					}
-				}
-			}
-		}
-		for pt := range points {
-			if pt > upto {
-				continue
-			}
-			if old.Role(p, pt) != next.Role(p, pt) || old.Admin(p, pt) != next.Admin(p, pt) {
-				return true
-			}
-			for _, k := range docs {
-				if old.DocRole(k.coll, k.id, p, pt) != next.DocRole(k.coll, k.id, p, pt) {
-					return true
-				}
-			}
-		}
-	}
-	return false
-}
-
-// errACLChanged stops a runner whose ACL changed in a way that judges
-// events it already applied differently.
-var errACLChanged = errors.New("the ACL changed for events already applied")
-
 // loadRunnerACL resolves an access-controlled thread's ACL from its stored
 // operations; raw threads have none.
 func (m *Manager) loadRunnerACL(ctx context.Context, r *runner) error {
@@ -213,8 +174,9 @@ func (m *Manager) loadRunnerACL(ctx context.Context, r *runner) error {
 	return nil
 }
 
-// replayKey marks a thread whose views must be applied again under a
-// changed ACL; the replay deletes it with the views.
+// replayKey marks a thread whose views are being judged again after a
+// batch (rejudge.go); found at start, it was cut short by a crash, and the
+// views are applied again from the start (replay).
 func replayKey(tid ipel.ThreadID) ds.Key { return ds.RawKey(threadPrefix(tid) + "/replay") }
 
 // installKeys hands the engine every rotated read key sealed to this node,
@@ -275,31 +237,71 @@ func (m *Manager) openRotatedKey(r *runner, rot ACLOp, sealed []byte) *codec.Key
 	return key
 }
 
-// hideTracker remembers the collections where a put that would have
-// hidden a document did not count (docReducer.counts), since the views
-// were last applied from the start; before that (after a start or a
-// snapshot) it does not know, and any collection may have some.
+// hideTracker remembers, by collection and log, the first put that did
+// not count because it would have hidden a document (docReducer.counts),
+// since the views were last applied from the start: when the collection's
+// schema changes, the puts from there on are judged again (rejudge.go).
+// Before that (after a start or a snapshot) it does not know, and any
+// collection may have some, from any point. It holds at most an entry per
+// declared collection and log.
 type hideTracker struct {
 	known bool
-	colls map[string]bool
+	from  map[string]map[ipel.LogID]uint64
 }
 
-func (h *hideTracker) skipped(coll string) {
-	if h != nil && h.known {
-		h.colls[coll] = true
+// newHideTracker returns a tracker that knows (the views are applied from
+// the start) or not.
+func newHideTracker(known bool) *hideTracker {
+	return &hideTracker{known: known, from: map[string]map[ipel.LogID]uint64{}}
+}
+
+func (h *hideTracker) skipped(coll string, v Version) {
+	if h == nil || !h.known {
+		return
+	}
+	logs := h.from[coll]
+	if logs == nil {
+		logs = map[ipel.LogID]uint64{}
+		h.from[coll] = logs
+	}
+	l := ipel.LogID(v.Log)
+	if s, ok := logs[l]; !ok || v.Seq < s {
+		logs[l] = v.Seq
 	}
 }
 
 func (h *hideTracker) mayHaveSkipped(coll string) bool {
-	return h == nil || !h.known || h.colls[coll]
+	return h == nil || !h.known || len(h.from[coll]) > 0
 }
 
-// replayKeeps returns what a replay keeps of the views: the ACL's
-// operations, and each collection's entry whose writer still holds the
-// role a declaration needs, so that every put is judged against the last
-// schema (see docReducer.counts).
+// since returns where to read the logs up to upto from for the puts of the
+// given collections that did not count.
+func (h *hideTracker) since(colls []string, upto map[ipel.LogID]uint64) map[ipel.LogID]uint64 {
+	if h == nil || !h.known {
+		return fromStart(upto)
+	}
+	out := map[ipel.LogID]uint64{}
+	for _, c := range colls {
+		for l, s := range h.from[c] {
+			if _, ok := upto[l]; ok && (out[l] == 0 || s < out[l]) {
+				out[l] = s
+			}
+		}
+	}
+	return out
+}
+
+// replayKeeps returns what a replay or a rebuild keeps of the views: the
+// ACL's operations (the ACL must be whole before content is judged against
+// it), in an access-controlled thread each collection's entry whose writer
+// still holds the role a declaration needs under acl, so that every put is
+// judged against the last schema (see docReducer.counts), and this node's
+// skip counts (keptLocal).
 func replayKeeps(ctx context.Context, store ds.Read, tid ipel.ThreadID, acl *ACL) (func(key string) bool, error) {
-	keepACL := aclPrefix(tid) + "/"
+	keepACL, local := aclPrefix(tid)+"/", keptLocal(tid)
+	if acl == nil {
+		return func(k string) bool { return strings.HasPrefix(k, keepACL) || local(k) }, nil
+	}
 	res, err := store.Query(ctx, dsq.Query{Prefix: threadPrefix(tid) + "/docs/c"})
 	if err != nil {
 		return nil, err
@@ -315,16 +317,17 @@ func replayKeeps(ctx context.Context, store ds.Read, tid ipel.ThreadID, acl *ACL
 		if err := codec.Unmarshal(e.Value, &ce); err != nil {
 			return nil, fmt.Errorf("view entry %s: %w", e.Key, err)
 		}
-		if acl == nil || acl.Role(peer.ID(ce.Version.Log).String(), ce.Version.Seq) >= need {
+		if acl.Role(peer.ID(ce.Version.Log).String(), ce.Version.Seq) >= need {
 			colls[e.Key] = true
 		}
 	}
-	return func(k string) bool { return strings.HasPrefix(k, keepACL) || colls[k] }, nil
+	return func(k string) bool { return strings.HasPrefix(k, keepACL) || colls[k] || local(k) }, nil
 }
 
-// replay drops a thread's views (not its ACL operations, nor the
-// collections' schemas: replayKeeps) and starts applying its events again
-// from the start, without feeding changes already fed.
+// replay drops a thread's views (but what replayKeeps keeps) and starts
+// applying its events again from the start, without feeding changes
+// already fed or counting again what they skip. The runner does it at
+// start when re-judging after a batch was cut short (replayKey).
 func (m *Manager) replay(ctx context.Context, r *runner) (map[ipel.LogID]uint64, error) {
 	r.applyMu.Lock()
 	defer r.applyMu.Unlock()
@@ -335,7 +338,7 @@ func (m *Manager) replay(ctx context.Context, r *runner) (map[ipel.LogID]uint64,
 	if err := m.deleteUnder(ctx, threadPrefix(r.tid), keep); err != nil {
 		return nil, err
 	}
-	r.hides = &hideTracker{known: true, colls: map[string]bool{}}
+	r.hides = newHideTracker(true)
 	r.mu.Lock()
 	quiet := copyCursors(r.feed.quiet)
 	for l, s := range r.applied {

@@ -19,22 +19,21 @@ import (
 )
 
 // simReplica applies a thread's events as a runner does: in batches, each
-// log in seq order, judged by the ACL of an access-controlled thread, all
-// of them again when an ACL change judges applied events differently; it
-// can hand its views over as a snapshot. The events it was given are what
-// a replay reads again.
+// log in seq order, judged by the ACL of an access-controlled thread, then
+// what the batch changed settled (rejudger.settle) over the events it was
+// given; it can hand its views over as a snapshot.
 type simReplica struct {
 	t       testing.TB
 	tid     ipel.ThreadID
 	store   ds.Batching
 	schemas *schemaCache
-	run     *runner // the ACL state: creator, records, resolved ACL, hides
+	run     *runner // the ACL state: creator, resolved ACL, hides
 	events  map[ipel.LogID][]threads.Record
 }
 
 func newSimReplica(t testing.TB, tid ipel.ThreadID, creator string, schemas *schemaCache) *simReplica {
 	r := &simReplica{t: t, tid: tid, store: ds.NewMapDatastore(), schemas: schemas,
-		run:    &runner{tid: tid, creator: creator, applied: map[ipel.LogID]uint64{}, hides: &hideTracker{}},
+		run:    &runner{tid: tid, creator: creator, applied: map[ipel.LogID]uint64{}, hides: newHideTracker(true)},
 		events: map[ipel.LogID][]threads.Record{}}
 	if tid.Variant() == ipel.VariantAccessControlled {
 		r.run.acl = ResolveACL(creator, nil)
@@ -42,46 +41,66 @@ func newSimReplica(t testing.TB, tid ipel.ThreadID, creator string, schemas *sch
 	return r
 }
 
-// applyBatch is commitBatch without the feed, metrics and key rotations.
+// applyBatch is commitSome without the feed, metrics and key rotations.
 func (r *simReplica) applyBatch(recs []threads.Record) {
 	r.t.Helper()
 	ctx := context.Background()
-	b, _ := r.store.Batch(ctx)
 	ov := newOverlay(r.store)
 	env := &applyEnv{schemas: r.schemas, acl: r.run.acl, hides: r.run.hides}
 	for _, rec := range recs {
-		if _, err := applyRecordOverlay(ctx, ov, b, env, rec); err != nil {
+		if _, err := applyRecordOverlay(ctx, ov, env, rec); err != nil {
 			r.t.Fatal(err)
 		}
+		ov.endEvent(true)
 		if rec.Seq > uint64(len(r.events[rec.Log])) {
 			r.events[rec.Log] = append(r.events[rec.Log], rec)
 		}
 	}
-	var next *ACL
-	replay := env.rejudge
-	if len(env.added) > 0 || len(env.removed) > 0 {
-		applied := copyCursors(r.run.applied)
-		for _, rec := range recs {
-			applied[rec.Log] = rec.Seq
-		}
-		next = r.run.acl.withRecords(env.added, env.removed)
-		replay = aclAffects(r.run.acl, next, applied) || replay
-		if want := ResolveACL(r.run.creator, derefRecords(next.records())); describeACL(want, r.peers()) != describeACL(next, r.peers()) {
-			r.t.Fatalf("resolving again gives another ACL:\n%s\nwant\n%s", describeACL(next, r.peers()), describeACL(want, r.peers()))
-		}
+	upto := copyCursors(r.run.applied)
+	for _, rec := range recs {
+		upto[rec.Log] = rec.Seq
 	}
-	if err := b.Commit(ctx); err != nil {
+	var next *ACL
+	if len(env.added) > 0 || len(env.removed) > 0 {
+		next = r.run.acl.withRecords(env.added, env.removed)
+		r.checkResolved(next)
+	}
+	if err := commitOverlay(ctx, r.store, ov); err != nil {
 		r.t.Fatal(err)
 	}
-	for _, rec := range recs {
-		r.run.applied[rec.Log] = rec.Seq
+	rj := &rejudger{tid: r.tid, store: r.store, schemas: r.schemas, creator: r.run.creator, hides: r.run.hides, chunk: 1 << 10,
+		read: r.readEvents,
+		commit: func(ov *overlay, _ threads.Record, _ []DocChange) error {
+			ov.endEvent(true)
+			return commitOverlay(ctx, r.store, ov)
+		}}
+	acl, err := rj.settle(ctx, r.run.acl, next, upto, recs[len(recs)-1], env.rechecks)
+	if err != nil {
+		r.t.Fatal(err)
 	}
-	if next != nil {
-		r.run.acl = next
+	if acl != nil {
+		r.checkResolved(acl)
 	}
-	if replay {
-		r.replay()
+	r.run.acl, r.run.applied = acl, upto
+}
+
+// checkResolved fails unless resolving an ACL's records again gives it.
+func (r *simReplica) checkResolved(acl *ACL) {
+	r.t.Helper()
+	if want := ResolveACL(r.run.creator, derefRecords(acl.records())); describeACL(want, r.peers()) != describeACL(acl, r.peers()) {
+		r.t.Fatalf("resolving again gives another ACL:\n%s\nwant\n%s", describeACL(acl, r.peers()), describeACL(want, r.peers()))
 	}
+}
+
+// readEvents reads the events of a log the replica was given.
+func (r *simReplica) readEvents(_ context.Context, logID ipel.LogID, from, to uint64, fn func(threads.Record) error) error {
+	evs := r.events[logID]
+	for seq := max(from, 1); seq <= to && seq <= uint64(len(evs)); seq++ {
+		if err := fn(evs[seq-1]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func derefRecords(recs []*aclRecord) []aclRecord {
@@ -101,45 +120,6 @@ func (r *simReplica) peers() []string {
 	return peers
 }
 
-// replay drops the views but what a replay keeps and applies every event
-// applied so far again, log by log.
-func (r *simReplica) replay() {
-	r.t.Helper()
-	keep, err := replayKeeps(context.Background(), r.store, r.tid, r.run.acl)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	r.dropExcept(keep)
-	r.run.hides = &hideTracker{known: true, colls: map[string]bool{}}
-	upto := r.run.applied
-	r.run.applied = map[ipel.LogID]uint64{}
-	logs := make([]string, 0, len(upto))
-	for l := range upto {
-		logs = append(logs, string(l))
-	}
-	sort.Strings(logs)
-	for _, l := range logs {
-		evs := r.events[ipel.LogID(l)][:upto[ipel.LogID(l)]]
-		for len(evs) > 0 {
-			n := min(len(evs), 4)
-			r.applyBatch(evs[:n])
-			evs = evs[n:]
-		}
-	}
-}
-
-func (r *simReplica) dropExcept(keep func(string) bool) {
-	r.t.Helper()
-	ctx := context.Background()
-	res, _ := r.store.Query(ctx, dsq.Query{Prefix: threadPrefix(r.tid) + "/", KeysOnly: true})
-	all, _ := res.Rest()
-	for _, e := range all {
-		if !keep(e.Key) {
-			_ = r.store.Delete(ctx, ds.RawKey(e.Key))
-		}
-	}
-}
-
 // snapshot starts a new replica from this one's views, as a node that
 // loads a snapshot does: the entries a snapshot holds, the cursors, and the
 // ACL resolved from the records among them.
@@ -147,6 +127,7 @@ func (r *simReplica) snapshot() *simReplica {
 	r.t.Helper()
 	ctx := context.Background()
 	s := newSimReplica(r.t, r.tid, r.run.creator, r.schemas)
+	s.run.hides = newHideTracker(false) // not applied from the start
 	prefix := threadPrefix(r.tid)
 	res, _ := r.store.Query(ctx, dsq.Query{Prefix: prefix + "/"})
 	all, _ := res.Rest()
@@ -214,8 +195,22 @@ func randomACLOp(rng *rand.Rand, peers []string) ACLOp {
 // replicas apply them in different interleavings and batches, one of them
 // from a snapshot taken halfway, in raw and access-controlled threads.
 // Their views, the ACL records among them, must be byte-identical.
+//
+// Beside the first, it runs the seeds that found bugs of re-judging: a key
+// "/" (the key/value prefix itself), an admin's role for the creator on a
+// document, and puts that would hide a document met while re-judging.
 func TestConvergencePropertyWithACL(t *testing.T) {
-	rng := rand.New(rand.NewPCG(13, 17))
+	seeds := []uint64{13, 100, 101, 417}
+	if testing.Short() {
+		seeds = seeds[:1]
+	}
+	for _, seed := range seeds {
+		convergenceWithACL(t, seed)
+	}
+}
+
+func convergenceWithACL(t *testing.T, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 17))
 	peers := []string{testPeer("C"), testPeer("W1"), testPeer("W2")}
 	schemas := newSchemaCache()
 	for round := range 40 {
@@ -288,7 +283,7 @@ func TestConvergencePropertyWithACL(t *testing.T) {
 				continue
 			}
 			if fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Fatalf("round %d (%s): replica %d differs:\n%s", round, variant, replica, diffLines(got, want))
+				t.Fatalf("seed %d, round %d (%s): replica %d differs:\n%s", seed, round, variant, replica, diffLines(got, want))
 			}
 		}
 	}

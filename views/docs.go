@@ -8,14 +8,14 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"sync"
+	"sort"
 
 	ds "github.com/ipfs/go-datastore"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/kubo-threads/kubo-threads/codec"
 	"github.com/kubo-threads/kubo-threads/ipel"
+	"github.com/kubo-threads/kubo-threads/threads"
 )
 
 // The documents view: collections of JSON documents keyed by their "_id",
@@ -40,6 +40,12 @@ import (
 // of the declared ones, the first MaxIndexes in field order are a
 // collection's indexes (more only arise from concurrent declarations), so
 // every replica maintains the same ones.
+//
+// In an access-controlled thread, a put that would hide a document (break
+// the collection's schema) counts only from a writer with the delete role
+// on it (docReducer.counts): judged against the schema the collection
+// holds, and judged again when the schema changes (recheck.go,
+// rejudge.go).
 
 // DocOpKind says what a DocOp does.
 type DocOpKind uint8
@@ -148,93 +154,27 @@ func indexEntryKey(tid ipel.ThreadID, coll, field string, value any, id string) 
 	return ds.RawKey(indexFieldPrefix(tid, coll, field) + "/" + indexValue(value) + "/" + hex.EncodeToString([]byte(id)))
 }
 
-// schemaCache compiles each distinct schema once. Compiling is a pure
-// function of the schema bytes; the cache only saves time.
-type schemaCache struct {
-	mu       sync.Mutex
-	compiled map[string]schemaResult
-}
-
-type schemaResult struct {
-	s   *jsonschema.Schema
-	err error
-}
-
-func newSchemaCache() *schemaCache { return &schemaCache{compiled: map[string]schemaResult{}} }
-
-// refuseLoader keeps schemas from loading anything by URL: a schema comes
-// from a thread, and must not make a replica read files or the network.
-type refuseLoader struct{}
-
-func (refuseLoader) Load(url string) (any, error) {
-	return nil, fmt.Errorf("schema references %s: external references are not allowed", url)
-}
-
-// compile returns the compiled form of a JSON Schema.
-func (c *schemaCache) compile(schema []byte) (*jsonschema.Schema, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if r, ok := c.compiled[string(schema)]; ok {
-		return r.s, r.err
-	}
-	s, err := compileSchema(schema)
-	if len(c.compiled) > 1024 {
-		clear(c.compiled)
-	}
-	c.compiled[string(schema)] = schemaResult{s, err}
-	return s, err
-}
-
-// ErrBadSchema is wrapped by errors about schemas that do not compile.
-var ErrBadSchema = errors.New("bad JSON Schema")
-
-func compileSchema(schema []byte) (*jsonschema.Schema, error) {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema))
-	if err != nil {
-		return nil, fmt.Errorf("%w: malformed JSON: %v", ErrBadSchema, err)
-	}
-	comp := jsonschema.NewCompiler()
-	comp.UseLoader(refuseLoader{})
-	const loc = "thread:///schema.json"
-	if err := comp.AddResource(loc, doc); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadSchema, err)
-	}
-	s, err := comp.Compile(loc)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadSchema, err)
-	}
-	return s, nil
-}
-
-// ErrSchema is wrapped by errors about documents that break their
-// collection's schema.
-var ErrSchema = errors.New("document does not match the collection's schema")
-
-// validate checks a parsed document against a collection's schema; a
-// collection without a schema accepts every document.
-func (c *schemaCache) validate(coll *CollEntry, doc any) error {
-	if len(coll.Schema) == 0 {
-		return nil
-	}
-	s, err := c.compile(coll.Schema)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrSchema, err)
-	}
-	if err := s.Validate(doc); err != nil {
-		return fmt.Errorf("%w: %v", ErrSchema, err)
-	}
-	return nil
-}
-
 // docReducer folds document operations into the view. Its methods depend
 // only on their arguments and the state they read.
 type docReducer struct {
-	schemas *schemaCache
-	tid     ipel.ThreadID
-	ov      *overlay
-	w       ds.Write
-	env     *applyEnv // nil when reading
+	env *applyEnv // nil when reading
+	tid ipel.ThreadID
+	ov  *overlay
+	// by is the event being applied; change-feed entries of the re-checks
+	// it asks for name it.
+	by      threads.EventRef
 	changes []DocChange
+}
+
+// collState is what the reducer reads of a collection for each document:
+// its entry, compiled schema and indexed fields, kept for a batch (the
+// reducer's own writes keep it current).
+type collState struct {
+	entry     *CollEntry
+	schema    *jsonschema.Schema // nil: no schema (or bad)
+	bad       bool               // the schema does not compile: every document is hidden
+	fields    []string
+	hasFields bool
 }
 
 func getEntry[T any](ctx context.Context, ov *overlay, k ds.Key) (*T, error) {
@@ -257,13 +197,49 @@ func (r *docReducer) putEntry(ctx context.Context, k ds.Key, v any) error {
 	if err != nil {
 		return err
 	}
-	return r.ov.put(ctx, r.w, k, b)
+	return r.ov.Put(ctx, k, b)
+}
+
+func (r *docReducer) refuse(reason string) { r.env.report.refuse(reason) }
+
+// coll returns a collection's state, read once a batch.
+func (r *docReducer) coll(ctx context.Context, name string) (*collState, error) {
+	if cs := r.env.colls[name]; cs != nil {
+		return cs, nil
+	}
+	entry, err := getEntry[CollEntry](ctx, r.ov, collKey(r.tid, name))
+	if err != nil {
+		return nil, err
+	}
+	cs := &collState{entry: entry}
+	if entry != nil && len(entry.Schema) > 0 {
+		s, err := r.env.schemas.compile(entry.Schema)
+		cs.schema, cs.bad = s, err != nil
+	}
+	if r.env.colls == nil {
+		r.env.colls = map[string]*collState{}
+	}
+	r.env.colls[name] = cs
+	return cs, nil
+}
+
+// fieldsOf returns a collection's indexed fields, read once a batch.
+func (r *docReducer) fieldsOf(ctx context.Context, cs *collState, coll string) ([]string, error) {
+	if !cs.hasFields {
+		fields, err := r.indexedFields(ctx, coll)
+		if err != nil {
+			return nil, err
+		}
+		cs.fields, cs.hasFields = fields, true
+	}
+	return cs.fields, nil
 }
 
 // apply folds one operation; ops that are malformed (a hostile or buggy
-// writer) change nothing.
+// writer) change nothing, and are counted.
 func (r *docReducer) apply(ctx context.Context, op DocOp, v Version) error {
 	if validCollection(op.Coll) != nil {
+		r.refuse(RefuseCollection)
 		return nil
 	}
 	switch op.Kind {
@@ -274,28 +250,42 @@ func (r *docReducer) apply(ctx context.Context, op DocOp, v Version) error {
 	case DocIndex, DocIndexDrop:
 		return r.applyIndex(ctx, op, v)
 	}
+	r.refuse(RefuseUnknownKind)
 	return nil
 }
 
-func (r *docReducer) applyDoc(ctx context.Context, op DocOp, v Version) error {
-	var next DocEntry
-	if op.Kind == DocDelete {
-		next = DocEntry{Deleted: true, Version: v}
-	} else {
-		parsed, err := parseJSON(op.JSON)
-		if err != nil {
-			return nil
-		}
-		if id, _ := lookup(parsed, "_id"); id != op.ID {
-			return nil // the document must carry the ID it is written under
-		}
-		doc, err := canonicalJSON(parsed)
-		if err != nil {
-			return nil
-		}
-		next = DocEntry{Doc: doc, Version: v}
+// docEntryOf returns the entry a put or delete writes (without its hidden
+// flag) and the parsed document, or the reason the operation is refused.
+func docEntryOf(op DocOp, v Version) (DocEntry, any, string) {
+	switch {
+	case op.ID == "":
+		return DocEntry{}, nil, RefuseMismatchID
+	case len(op.ID) > MaxKeySize:
+		return DocEntry{}, nil, RefuseKeySize
+	case op.Kind == DocDelete:
+		return DocEntry{Deleted: true, Version: v}, nil, ""
 	}
-	if op.ID == "" {
+	parsed, err := parseDocument(op.JSON)
+	if err != nil {
+		return DocEntry{}, nil, RefuseDocShape
+	}
+	if id, _ := lookup(parsed, "_id"); id != op.ID {
+		return DocEntry{}, nil, RefuseMismatchID // the document must carry the ID it is written under
+	}
+	doc, err := canonicalJSON(parsed)
+	if err != nil {
+		return DocEntry{}, nil, RefuseDocShape
+	}
+	if len(doc) > MaxDocSize {
+		return DocEntry{}, nil, RefuseDocSize
+	}
+	return DocEntry{Doc: doc, Version: v}, parsed, ""
+}
+
+func (r *docReducer) applyDoc(ctx context.Context, op DocOp, v Version) error {
+	next, parsed, refused := docEntryOf(op, v)
+	if refused != "" {
+		r.refuse(refused)
 		return nil
 	}
 	k := docKey(r.tid, op.Coll, op.ID)
@@ -306,63 +296,54 @@ func (r *docReducer) applyDoc(ctx context.Context, op DocOp, v Version) error {
 	if cur != nil && cur.Version.Compare(v) >= 0 {
 		return nil
 	}
-	coll, err := getEntry[CollEntry](ctx, r.ov, collKey(r.tid, op.Coll))
+	cs, err := r.coll(ctx, op.Coll)
 	if err != nil {
 		return err
 	}
-	next.Hidden = !next.Deleted && r.hidden(coll, next.Doc)
-	if !next.Deleted && !r.counts(op.Coll, op.ID, coll, &next) {
-		r.env.hides.skipped(op.Coll)
+	next.Hidden = !next.Deleted && r.hidden(cs, parsed)
+	if !next.Deleted && !r.counts(cs, op.Coll, op.ID, &next) {
+		r.refuse(RefuseHide)
+		r.env.hides.skipped(op.Coll, v)
 		return nil
 	}
 	if err := r.putEntry(ctx, k, &next); err != nil {
 		return err
 	}
-	return r.reindex(ctx, op.Coll, op.ID, cur, &next)
+	return r.reindex(ctx, cs, op.Coll, op.ID, cur, &next)
 }
 
 // counts says whether a put counts. In an access-controlled thread, a put
 // that breaks the collection's schema would hide the document, which only
 // a peer with the delete role on it may do: from anyone else it does not
-// count, as if it were not there, and the last put that counts stays. Any
-// replica judges each put against the schema it holds; when the schema
-// changes, judging again may bring back a put that did not count, or make
-// one that counted not count: applyCollection then asks for the events to
-// be applied again (the replay keeps the collections' schemas, so every
-// put is judged against the last one).
-func (r *docReducer) counts(coll, id string, ce *CollEntry, e *DocEntry) bool {
-	if r.env == nil || r.env.acl == nil || ce == nil || !e.Hidden {
+// count, as if it were not there, and the last put that counts stays. A
+// put is judged against the schema the collection holds; a schema change
+// judges the collection's puts again (recheck.go, rejudge.go).
+func (r *docReducer) counts(cs *collState, coll, id string, e *DocEntry) bool {
+	if r.env == nil || r.env.acl == nil || cs.entry == nil || !e.Hidden {
 		return true
 	}
-	return r.mayHide(coll, id, e.Version)
+	return r.env.acl.mayHide(coll, id, e.Version)
 }
 
-// mayHide says whether the author of a write may hide a document: the
-// delete role on it, at the write's seq.
-func (r *docReducer) mayHide(coll, id string, v Version) bool {
-	return r.env.acl.DocRole(coll, id, peer.ID(v.Log).String(), v.Seq) >= RoleDelete
-}
-
-// hidden says whether a document is invisible under a collection entry.
-func (r *docReducer) hidden(coll *CollEntry, doc []byte) bool {
-	if coll == nil {
+// hidden says whether a parsed document is invisible in a collection.
+func (r *docReducer) hidden(cs *collState, doc any) bool {
+	switch {
+	case cs.entry == nil || cs.bad:
 		return true
+	case cs.schema == nil:
+		return false
 	}
-	parsed, err := parseJSON(doc)
-	if err != nil {
-		return true
-	}
-	return r.schemas.validate(coll, parsed) != nil
+	return cs.schema.Validate(doc) != nil
 }
 
 // reindex moves a document's index entries from its old entry to its new
 // one and records the visible change.
-func (r *docReducer) reindex(ctx context.Context, coll, id string, old, next *DocEntry) error {
+func (r *docReducer) reindex(ctx context.Context, cs *collState, coll, id string, old, next *DocEntry) error {
 	wasVisible, isVisible := old.visible(), next.visible()
 	if wasVisible && isVisible && bytes.Equal(old.Doc, next.Doc) {
 		return nil
 	}
-	fields, err := r.indexedFields(ctx, coll)
+	fields, err := r.fieldsOf(ctx, cs, coll)
 	if err != nil {
 		return err
 	}
@@ -390,7 +371,7 @@ func (r *docReducer) reindex(ctx context.Context, coll, id string, old, next *Do
 // indexedFields lists a collection's indexes: the first MaxIndexes
 // declared definitions, in field order.
 func (r *docReducer) indexedFields(ctx context.Context, coll string) ([]string, error) {
-	entries, err := r.ov.scanFirst(ctx, docsPrefix(r.tid, "x", coll), MaxIndexes)
+	entries, err := r.ov.first(ctx, docsPrefix(r.tid, "x", coll), MaxIndexes)
 	if err != nil {
 		return nil, err
 	}
@@ -421,9 +402,9 @@ func (r *docReducer) indexDoc(ctx context.Context, coll, id string, doc []byte, 
 		}
 		k := indexEntryKey(r.tid, coll, f, val, id)
 		if add {
-			err = r.ov.put(ctx, r.w, k, []byte{})
+			err = r.ov.Put(ctx, k, []byte{})
 		} else {
-			err = r.ov.del(ctx, r.w, k)
+			err = r.ov.Delete(ctx, k)
 		}
 		if err != nil {
 			return err
@@ -432,7 +413,17 @@ func (r *docReducer) indexDoc(ctx context.Context, coll, id string, doc []byte, 
 	return nil
 }
 
+// applyCollection declares a collection or replaces its schema. A schema
+// the schema rules refuse is refused alone. The documents already there are
+// looked at again once the batch is applied (see recheck.go), so that
+// changes within a batch cost one pass.
 func (r *docReducer) applyCollection(ctx context.Context, op DocOp, v Version) error {
+	if len(op.JSON) > 0 {
+		if _, err := r.env.schemas.compile(op.JSON); err != nil {
+			r.refuse(RefuseSchema)
+			return nil
+		}
+	}
 	k := collKey(r.tid, op.Coll)
 	cur, err := getEntry[CollEntry](ctx, r.ov, k)
 	if err != nil {
@@ -441,73 +432,38 @@ func (r *docReducer) applyCollection(ctx context.Context, op DocOp, v Version) e
 	if cur != nil && cur.Version.Compare(v) >= 0 {
 		return nil
 	}
-	next := &CollEntry{Schema: op.JSON, Version: v}
-	if err := r.putEntry(ctx, k, next); err != nil {
+	if err := r.putEntry(ctx, k, &CollEntry{Schema: op.JSON, Version: v}); err != nil {
 		return err
 	}
-	if cur != nil && bytes.Equal(cur.Schema, next.Schema) {
+	delete(r.env.colls, op.Coll)
+	if cur != nil && bytes.Equal(cur.Schema, op.JSON) {
 		return nil
 	}
-	judged := r.env != nil && r.env.acl != nil // puts are judged against schemas
-	if judged && cur != nil && r.env.hides.mayHaveSkipped(op.Coll) {
-		r.env.rejudge = true // a put that did not count may count now
-	}
-	// Visibility depends on the schema: look at every document again.
-	entries, err := r.ov.scan(ctx, docsPrefix(r.tid, "d", op.Coll))
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		var old DocEntry
-		if err := codec.Unmarshal(e.Value, &old); err != nil {
-			return fmt.Errorf("view entry %s: %w", e.Key, err)
-		}
-		if old.Deleted {
-			continue
-		}
-		updated := old
-		updated.Hidden = r.hidden(next, old.Doc)
-		id, err := hex.DecodeString(ds.RawKey(e.Key).BaseNamespace())
-		if err != nil {
-			return fmt.Errorf("view entry %s: %w", e.Key, err)
-		}
-		if judged && updated.Hidden && !r.mayHide(op.Coll, string(id), old.Version) {
-			r.env.rejudge = true // a put that counted does not count now
-		}
-		if updated.Hidden == old.Hidden {
-			continue
-		}
-		if err := r.putEntry(ctx, ds.RawKey(e.Key), &updated); err != nil {
-			return err
-		}
-		if err := r.reindex(ctx, op.Coll, string(id), &old, &updated); err != nil {
-			return err
-		}
-	}
-	return nil
+	return r.markRecheck(ctx, op.Coll, recheck{Schema: true})
 }
 
-// applyIndex declares or drops an index definition, and keeps the index
-// entries of the collection's indexes (which may change by it: see
-// indexedFields) in step.
+// applyIndex declares or drops an index definition. The collection's
+// indexes (see indexedFields) may change by it: the entries of an index
+// that leaves them are deleted, and those of one that joins them filled in,
+// once the batch is applied (see recheck.go).
 func (r *docReducer) applyIndex(ctx context.Context, op DocOp, v Version) error {
 	if validPath(op.Field) != nil {
+		r.refuse(RefuseIndexField)
 		return nil
 	}
 	declared, dropped := indexDefKey(r.tid, op.Coll, op.Field), indexDropKey(r.tid, op.Coll, op.Field)
-	cur, err := getEntry[IndexEntry](ctx, r.ov, declared)
+	cur, err := r.indexDef(ctx, op.Coll, op.Field)
 	if err != nil {
 		return err
-	}
-	if cur == nil {
-		if cur, err = getEntry[IndexEntry](ctx, r.ov, dropped); err != nil {
-			return err
-		}
 	}
 	if cur != nil && cur.Version.Compare(v) >= 0 {
 		return nil
 	}
-	before, err := r.indexedFields(ctx, op.Coll)
+	cs, err := r.coll(ctx, op.Coll)
+	if err != nil {
+		return err
+	}
+	before, err := r.fieldsOf(ctx, cs, op.Coll)
 	if err != nil {
 		return err
 	}
@@ -518,65 +474,58 @@ func (r *docReducer) applyIndex(ctx context.Context, op DocOp, v Version) error 
 	if err := r.putEntry(ctx, put, &IndexEntry{Field: op.Field, Version: v}); err != nil {
 		return err
 	}
-	if err := r.ov.del(ctx, r.w, del); err != nil {
+	if err := r.ov.Delete(ctx, del); err != nil {
 		return err
 	}
-	after, err := r.indexedFields(ctx, op.Coll)
+	after, err := r.fieldsAfter(ctx, cs, op, before)
 	if err != nil {
 		return err
 	}
+	return r.markIndexChanges(ctx, op.Coll, before, after)
+}
+
+// indexDef returns a field's index definition, declared or dropped.
+func (r *docReducer) indexDef(ctx context.Context, coll, field string) (*IndexEntry, error) {
+	cur, err := getEntry[IndexEntry](ctx, r.ov, indexDefKey(r.tid, coll, field))
+	if cur != nil || err != nil {
+		return cur, err
+	}
+	return getEntry[IndexEntry](ctx, r.ov, indexDropKey(r.tid, coll, field))
+}
+
+// fieldsAfter returns a collection's indexes after an index operation, from
+// those before it: a declaration can only push the last one out, while a
+// drop of one of them lets the next declared in, which takes a reading.
+func (r *docReducer) fieldsAfter(ctx context.Context, cs *collState, op DocOp, before []string) ([]string, error) {
+	in := slices.Contains(before, op.Field)
+	switch {
+	case op.Kind == DocIndex && !in:
+		after := append(slices.Clone(before), op.Field)
+		sort.Strings(after)
+		cs.fields = after[:min(len(after), MaxIndexes)]
+	case op.Kind == DocIndexDrop && in:
+		cs.hasFields = false
+		return r.fieldsOf(ctx, cs, op.Coll)
+	}
+	return cs.fields, nil
+}
+
+// markIndexChanges marks a collection to re-check for the indexes that
+// left its indexes (their entries go) and those that joined (filled in).
+func (r *docReducer) markIndexChanges(ctx context.Context, coll string, before, after []string) error {
+	var mark recheck
 	for _, f := range before {
 		if !slices.Contains(after, f) {
-			if err := r.unfillIndex(ctx, op.Coll, f); err != nil {
-				return err
-			}
+			mark.Unfill = append(mark.Unfill, f)
 		}
 	}
 	for _, f := range after {
 		if !slices.Contains(before, f) {
-			if err := r.backfillIndex(ctx, op.Coll, f); err != nil {
-				return err
-			}
+			mark.Fields = append(mark.Fields, f)
 		}
 	}
-	return nil
-}
-
-// backfillIndex indexes a collection's visible documents on a field.
-func (r *docReducer) backfillIndex(ctx context.Context, coll, field string) error {
-	entries, err := r.ov.scan(ctx, docsPrefix(r.tid, "d", coll))
-	if err != nil {
-		return err
+	if len(mark.Unfill) == 0 && len(mark.Fields) == 0 {
+		return nil
 	}
-	for _, e := range entries {
-		var d DocEntry
-		if err := codec.Unmarshal(e.Value, &d); err != nil {
-			return fmt.Errorf("view entry %s: %w", e.Key, err)
-		}
-		if !d.visible() {
-			continue
-		}
-		id, err := hex.DecodeString(ds.RawKey(e.Key).BaseNamespace())
-		if err != nil {
-			return fmt.Errorf("view entry %s: %w", e.Key, err)
-		}
-		if err := r.indexDoc(ctx, coll, string(id), d.Doc, []string{field}, true); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// unfillIndex deletes an index's entries.
-func (r *docReducer) unfillIndex(ctx context.Context, coll, field string) error {
-	entries, err := r.ov.scan(ctx, indexFieldPrefix(r.tid, coll, field))
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if err := r.ov.del(ctx, r.w, ds.RawKey(e.Key)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return r.markRecheck(ctx, coll, mark)
 }

@@ -182,7 +182,7 @@ func (d *Docs) Put(ctx context.Context, coll string, docs ...[]byte) ([]string, 
 }
 
 func (d *Docs) preparePut(ce *CollEntry, coll string, raw []byte) (DocOp, error) {
-	parsed, err := parseJSON(raw)
+	parsed, err := parseDocument(raw)
 	if err != nil {
 		return DocOp{}, fmt.Errorf("%w: %v", ErrBadDocument, err)
 	}
@@ -203,6 +203,9 @@ func (d *Docs) preparePut(ce *CollEntry, coll string, raw []byte) (DocOp, error)
 	if !ok || ids == "" {
 		return DocOp{}, fmt.Errorf("%w: \"_id\" must be a non-empty string", ErrBadDocument)
 	}
+	if len(ids) > MaxKeySize {
+		return DocOp{}, fmt.Errorf("%w: \"_id\" of %d bytes, at most %d", ErrBadDocument, len(ids), MaxKeySize)
+	}
 	if err := d.m.schemas.validate(ce, parsed); err != nil {
 		return DocOp{}, err
 	}
@@ -210,16 +213,25 @@ func (d *Docs) preparePut(ce *CollEntry, coll string, raw []byte) (DocOp, error)
 	if err != nil {
 		return DocOp{}, err
 	}
+	if len(doc) > MaxDocSize {
+		return DocOp{}, fmt.Errorf("%w: %d bytes as stored (canonical JSON), at most %d", ErrBadDocument, len(doc), MaxDocSize)
+	}
 	return DocOp{Kind: DocPut, Coll: coll, ID: ids, JSON: doc}, nil
 }
 
 // write appends operations as few events as fit (MaxEventOps operations,
-// the body size limit).
+// the body size limit, the budget's bound on document values).
 func (d *Docs) write(ctx context.Context, ops []DocOp) error {
 	limit := d.m.s.Config().MaxBodySize - 1024
 	size := func(i int) int { return docOpSize(ops[i]) }
+	values := func(i int) int {
+		if ops[i].Kind != DocPut {
+			return 0
+		}
+		return jsonValues(ops[i].JSON)
+	}
 	for len(ops) > 0 {
-		n := fitOps(len(ops), limit, size)
+		n := fitOps(len(ops), limit, size, values)
 		if size(0) > limit {
 			return fmt.Errorf("%w: document %s is larger than an event body can hold", ErrBadDocument, ops[0].ID)
 		}

@@ -32,6 +32,49 @@ func parseJSON(b []byte) (any, error) {
 	return v, nil
 }
 
+// parseDocument parses a document being put: parseJSON within the limits
+// of documents, at most MaxDocDepth levels of nesting and numbers of at most
+// maxNumberLen characters. (Stored documents are read with parseJSON.)
+func parseDocument(b []byte) (any, error) {
+	v, err := parseJSON(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkShape(v, 1); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// ErrDocShape is wrapped by errors about documents nested too deep or with
+// numbers too long.
+var ErrDocShape = errors.New("document outside the limits")
+
+func checkShape(v any, depth int) error {
+	if depth > MaxDocDepth {
+		return fmt.Errorf("%w: nested more than %d levels", ErrDocShape, MaxDocDepth)
+	}
+	switch t := v.(type) {
+	case json.Number:
+		if len(t) > maxNumberLen {
+			return fmt.Errorf("%w: a number of %d characters, at most %d", ErrDocShape, len(t), maxNumberLen)
+		}
+	case []any:
+		for _, e := range t {
+			if err := checkShape(e, depth+1); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		for _, e := range t {
+			if err := checkShape(e, depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // checkNumbers refuses numbers that are not finite float64s, so every
 // replica compares them the same way.
 func checkNumbers(v any) error {
@@ -207,6 +250,14 @@ func scalar(v any) bool {
 	return false
 }
 
+// maxIndexedString is how many bytes of a string an index entry holds, so
+// that index keys stay small enough for a snapshot page.
+const maxIndexedString = 512
+
+// truncatedMark ends the index encoding of a string longer than
+// maxIndexedString; it sorts after every hex digit.
+const truncatedMark = "~"
+
 // indexValue encodes a scalar so that the byte order of encodings is the
 // order of compareValues, in hex so it is a safe datastore key segment.
 func indexValue(v any) string {
@@ -232,6 +283,12 @@ func indexValue(v any) string {
 		binary.BigEndian.PutUint64(b[:], bits)
 		return "3" + hex.EncodeToString(b[:])
 	case string:
+		if len(t) > maxIndexedString {
+			// Every longer string with the same start shares this
+			// encoding, which sorts after the start alone and before
+			// any greater start; queries check the documents found.
+			return "4" + hex.EncodeToString([]byte(t[:maxIndexedString])) + truncatedMark
+		}
 		return "4" + hex.EncodeToString([]byte(t))
 	}
 	panic(fmt.Sprintf("indexValue of non-scalar %T", v))

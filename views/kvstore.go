@@ -164,7 +164,7 @@ func (b *kvBatch) Commit(ctx context.Context) error {
 	b.ops = nil
 	limit := b.kv.m.s.Config().MaxBodySize - 1024
 	for len(ops) > 0 {
-		n := fitOps(len(ops), limit, func(i int) int { return kvOpSize(ops[i]) })
+		n := fitOps(len(ops), limit, func(i int) int { return kvOpSize(ops[i]) }, nil)
 		if _, err := b.kv.m.Write(ctx, b.kv.tid, Ops{KV: ops[:n]}); err != nil {
 			return err
 		}

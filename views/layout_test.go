@@ -2,6 +2,7 @@ package views
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"testing"
@@ -62,5 +63,53 @@ func TestViewsOfAnOlderLayoutAreAppliedAgain(t *testing.T) {
 	}
 	if _, err := a.store.Get(ctx, layoutKey(tid)); !errors.Is(err, ds.ErrNotFound) {
 		t.Fatalf("layout after Drop: %v", err)
+	}
+}
+
+// TestSkipCountsOfLayout2AreCarriedOver: the skip counts layout 2 kept in
+// the views become this node's counts when the views are applied again,
+// and the events are not counted twice.
+func TestSkipCountsOfLayout2AreCarriedOver(t *testing.T) {
+	ctx := context.Background()
+	n := newNode(t)
+	tid := n.thread(t)
+	ops := Ops{Magic: opsMagic}
+	for i := range MaxEventOps + 1 {
+		ops.KV = append(ops.KV, KVOp{Key: fmt.Sprintf("/m/%d", i)})
+	}
+	if _, err := n.s.Append(ctx, tid, mustMarshal(t, &ops)); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.m.CatchUp(ctx, tid); err != nil {
+		t.Fatal(err)
+	}
+	_ = n.m.Close()
+	// What layout 2 left: the count in the views, none of this node's.
+	old := ds.RawKey(threadPrefix(tid) + "/skipped/" + SkipMalformed)
+	var count [8]byte
+	binary.BigEndian.PutUint64(count[:], 1)
+	for _, err := range []error{
+		n.store.Put(ctx, old, count[:]),
+		n.store.Delete(ctx, skipsKey(tid)),
+		n.store.Put(ctx, layoutKey(tid), []byte("2")),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	m2 := NewManager(n.s, n.store, nil)
+	defer m2.Close()
+	if err := m2.CatchUp(ctx, tid); err != nil {
+		t.Fatal(err)
+	}
+	st, err := m2.Stats(ctx, tid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Skipped[SkipMalformed] != 1 || len(st.Skipped) != 1 {
+		t.Fatalf("after the upgrade: skipped %v, want the one malformed event", st.Skipped)
+	}
+	if _, err := n.store.Get(ctx, old); !errors.Is(err, ds.ErrNotFound) {
+		t.Fatalf("the count of layout 2 is still in the views: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -24,10 +25,12 @@ var log = logging.Logger("threads/views")
 // Manager keeps the views of every thread it is asked to up to date, one
 // runner per thread following the thread's events.
 type Manager struct {
-	s       *threads.Service
-	store   ds.Batching
-	apply   prometheus.Histogram
-	schemas *schemaCache
+	s        *threads.Service
+	store    ds.Batching
+	apply    prometheus.Histogram
+	skipped  *prometheus.CounterVec
+	rejudged prometheus.Counter
+	schemas  *schemaCache
 
 	// SnapshotInterval: the runner takes a snapshot whenever the events
 	// applied (the sum of the cursor's seqs) reach a multiple of it; 0: off.
@@ -35,6 +38,12 @@ type Manager struct {
 	SnapshotInterval uint64
 	// AutoCompact compacts the logs after every automatic snapshot.
 	AutoCompact bool
+
+	// recheckChunk is how many bytes a re-check commits at a time.
+	recheckChunk int
+	// beforeApply, when set (by tests), is called before each event is
+	// applied.
+	beforeApply func(threads.Record)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -78,20 +87,31 @@ func NewManager(s *threads.Service, store ds.Batching, reg prometheus.Registerer
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	h := prometheus.NewHistogram(prometheus.HistogramOpts{
+	h := register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "threads", Name: "view_apply_seconds", Help: "Time to apply one event to a thread's views.",
 		Buckets: prometheus.ExponentialBuckets(0.00001, 2, 16),
-	})
-	if err := reg.Register(h); err != nil {
+	}))
+	skipped := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "threads", Name: "view_skipped_total", Help: "Events skipped and operations refused by the views, by reason.",
+	}, []string{"reason"}))
+	rejudged := register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "threads", Name: "view_rejudged_events_total", Help: "Events read again because an ACL or schema change judged them differently.",
+	}))
+	return &Manager{s: s, store: store, apply: h, skipped: skipped, rejudged: rejudged, schemas: newSchemaCache(), recheckChunk: recheckChunk, ctx: ctx, cancel: cancel,
+		runners: map[ipel.ThreadID]*runner{}, rebuilding: map[ipel.ThreadID]chan struct{}{}}
+}
+
+// register registers a collector, or returns the one already registered.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
 		var are prometheus.AlreadyRegisteredError
 		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(prometheus.Histogram); ok {
-				h = existing
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
 			}
 		}
 	}
-	return &Manager{s: s, store: store, apply: h, schemas: newSchemaCache(), ctx: ctx, cancel: cancel,
-		runners: map[ipel.ThreadID]*runner{}, rebuilding: map[ipel.ThreadID]chan struct{}{}}
+	return c
 }
 
 // Close stops every runner.
@@ -200,7 +220,9 @@ func (m *Manager) startRunner(tid ipel.ThreadID, quiet map[ipel.LogID]uint64) (*
 		return nil, fmt.Errorf("views of %s: %w", tid, err)
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
-	r := &runner{tid: tid, cancel: cancel, done: make(chan struct{}), applied: cursors, moved: make(chan struct{}), feed: feed, hides: &hideTracker{}}
+	// Views applied from the start know where puts did not count.
+	r := &runner{tid: tid, cancel: cancel, done: make(chan struct{}), applied: cursors, moved: make(chan struct{}), feed: feed,
+		hides: newHideTracker(len(cursors) == 0)}
 	if err := m.loadRunnerACL(m.ctx, r); err != nil {
 		cancel()
 		return nil, fmt.Errorf("views of %s: %w", tid, err)
@@ -230,24 +252,22 @@ func (m *Manager) startRunner(tid ipel.ThreadID, quiet map[ipel.LogID]uint64) (*
 func (m *Manager) run(ctx context.Context, r *runner, cursors map[ipel.LogID]uint64) error {
 	loaded := false
 	if _, err := m.store.Get(ctx, replayKey(r.tid)); err == nil {
-		// A replay was asked for and not done before a crash.
+		// Re-judging after a batch was cut short by a crash.
 		if cursors, err = m.replay(ctx, r); err != nil {
 			return err
 		}
+	}
+	// Re-checks cut short by a crash.
+	r.applyMu.Lock()
+	err := m.drainRechecks(ctx, r, cursors)
+	r.applyMu.Unlock()
+	if err != nil {
+		return err
 	}
 	for {
 		err := m.s.ListenBatches(ctx, r.tid, threads.Cursor{Logs: copyCursors(cursors), Strict: true}, applyBatch, func(recs []threads.Record) error {
 			return m.applyBatch(ctx, r, recs)
 		})
-		if errors.Is(err, errACLChanged) {
-			// The ACL now judges events already applied differently:
-			// apply everything again under it.
-			if cursors, err = m.replay(ctx, r); err != nil {
-				return err
-			}
-			loaded = false
-			continue
-		}
 		if !errors.Is(err, threads.ErrCompacted) || loaded {
 			return err
 		}
@@ -302,51 +322,82 @@ func (m *Manager) applyBatch(ctx context.Context, r *runner, recs []threads.Reco
 	return nil
 }
 
+// maxBatchBytes: the runner commits a datastore batch once its writes reach
+// this many bytes, whatever the number of events, so that a batch of large
+// events never holds much more than that in memory.
+const maxBatchBytes = 32 << 20
+
+// commitBatch applies events, in as many datastore batches as their writes
+// need (see maxBatchBytes).
 func (m *Manager) commitBatch(ctx context.Context, r *runner, recs []threads.Record) error {
-	start := time.Now()
 	r.applyMu.Lock()
 	defer r.applyMu.Unlock()
-	b, err := m.store.Batch(ctx)
-	if err != nil {
-		return err
+	for len(recs) > 0 {
+		n, err := m.commitSome(ctx, r, recs)
+		if err != nil {
+			return err
+		}
+		recs = recs[n:]
 	}
+	return nil
+}
+
+// commitSome applies events from the first on until the batch's writes
+// reach maxBatchBytes, commits them with their cursors, brings the views in
+// line with what they changed (rejudger.settle), and returns how many it
+// applied.
+func (m *Manager) commitSome(ctx context.Context, r *runner, recs []threads.Record) (int, error) {
+	start := time.Now()
 	ov := newOverlay(m.store)
 	saved := r.feed.last
 	env := &applyEnv{schemas: m.schemas, acl: r.acl, hides: r.hides}
+	n := 0
+	for n < len(recs) && (n == 0 || ov.size() < maxBatchBytes) {
+		if err := m.applyOne(ctx, r, ov, env, recs[n]); err != nil {
+			r.feed.last = saved
+			return 0, fmt.Errorf("apply %s: %w", recs[n].Cid, err)
+		}
+		n++
+	}
+	recs = recs[:n]
+	r.mu.Lock()
+	upto := copyCursors(r.applied)
+	r.mu.Unlock()
 	for _, rec := range recs {
-		changes, err := applyRecordOverlay(ctx, ov, b, env, rec)
-		if err != nil {
-			r.feed.last = saved
-			return fmt.Errorf("apply %s: %w", rec.Cid, err)
-		}
-		if err := r.feed.write(ctx, b, rec, changes); err != nil {
-			r.feed.last = saved
-			return fmt.Errorf("apply %s: %w", rec.Cid, err)
-		}
+		upto[rec.Log] = rec.Seq
 	}
-	// An ACL change that judges applied events differently, or a schema
-	// change that judges puts differently (env.rejudge), asks for a
-	// replay, recorded in the same batch so a crash cannot lose it.
+	// An ACL change may judge applied events differently, and a schema
+	// change in an access-controlled thread the puts of its collection:
+	// those are judged again once the batch is in, and a mark in the batch
+	// makes a crash in between end in a full replay.
 	var nextACL *ACL
-	replay := env.rejudge
 	if len(env.added) > 0 || len(env.removed) > 0 {
-		r.mu.Lock()
-		applied := copyCursors(r.applied)
-		r.mu.Unlock()
-		for _, rec := range recs {
-			applied[rec.Log] = rec.Seq
-		}
-		nextACL = r.acl.withRecords(env.added, env.removed)
-		replay = aclAffects(r.acl, nextACL, applied) || replay
-	}
-	if replay {
-		if err := b.Put(ctx, replayKey(r.tid), []byte{}); err != nil {
-			return err
+		if nextACL = r.acl.withRecords(env.added, env.removed); nextACL == r.acl {
+			nextACL = nil // all held already
 		}
 	}
-	if err := b.Commit(ctx); err != nil {
-		r.feed.last, r.feed.pending = saved, 0
-		return fmt.Errorf("apply %d events: %w", len(recs), err)
+	rejudge := nextACL != nil || (r.acl != nil && env.schemaMarked)
+	if rejudge {
+		if err := ov.Put(ctx, replayKey(r.tid), []byte{}); err != nil {
+			return 0, err
+		}
+		ov.endEvent(true)
+	}
+	if err := commitOverlay(ctx, m.store, ov); err != nil {
+		r.feed.last = saved
+		return 0, fmt.Errorf("apply %d events: %w", len(recs), err)
+	}
+	if nextACL != nil || env.rechecks {
+		acl, err := m.settle(ctx, r, nextACL, upto, recs[n-1], env.rechecks)
+		if err != nil {
+			return 0, err
+		}
+		r.acl = acl
+	}
+	if rejudge {
+		if err := m.store.Delete(ctx, replayKey(r.tid)); err != nil {
+			return 0, err
+		}
 	}
 	per := time.Since(start).Seconds() / float64(len(recs))
 	for range recs {
@@ -360,13 +411,93 @@ func (m *Manager) commitBatch(ctx context.Context, r *runner, recs []threads.Rec
 	r.moved = make(chan struct{})
 	r.mu.Unlock()
 	if nextACL != nil {
-		r.acl = nextACL
 		m.installKeys(ctx, r)
 	}
-	if replay {
-		return errACLChanged
+	return n, nil
+}
+
+// settle brings a runner's views in line with what was applied up to upto
+// (whose last event is by): the ACL from r.acl to next (nil: unchanged) and
+// the collections marked to re-check (rechecks: some may be). It returns
+// the ACL that holds after. The caller holds r.applyMu.
+func (m *Manager) settle(ctx context.Context, r *runner, next *ACL, upto map[ipel.LogID]uint64, by threads.Record, rechecks bool) (*ACL, error) {
+	rj := &rejudger{tid: r.tid, store: m.store, schemas: m.schemas, creator: r.creator, hides: r.hides, chunk: m.recheckChunk,
+		read: func(ctx context.Context, logID ipel.LogID, from, to uint64, fn func(threads.Record) error) error {
+			return m.readEvents(ctx, r.tid, logID, from, to, fn)
+		},
+		commit: func(ov *overlay, by threads.Record, changes []DocChange) error {
+			saved := r.feed.last
+			if err := r.feed.write(ctx, ov, by, changes); err != nil {
+				r.feed.last = saved
+				return err
+			}
+			ov.endEvent(true)
+			if err := commitOverlay(ctx, m.store, ov); err != nil {
+				r.feed.last = saved
+				return err
+			}
+			return nil
+		},
 	}
+	acl, err := rj.settle(ctx, r.acl, next, upto, by, rechecks)
+	m.rejudged.Add(float64(rj.reread))
+	if err != nil {
+		return nil, fmt.Errorf("views of %s: %w", r.tid, err)
+	}
+	return acl, nil
+}
+
+// drainRechecks goes over the collections of a runner's thread that are
+// marked to re-check (left by a crash); the caller holds r.applyMu.
+func (m *Manager) drainRechecks(ctx context.Context, r *runner, upto map[ipel.LogID]uint64) error {
+	acl, err := m.settle(ctx, r, nil, upto, threads.Record{}, true)
+	if err != nil {
+		return err
+	}
+	r.acl = acl
 	return nil
+}
+
+// applyOne applies one event to the batch, with its change-feed entries and
+// the count of what it skipped or refused.
+func (m *Manager) applyOne(ctx context.Context, r *runner, ov *overlay, env *applyEnv, rec threads.Record) error {
+	changes, err := applyGuarded(ctx, ov, env, rec, m.beforeApply)
+	if err != nil {
+		return err
+	}
+	if err := r.feed.write(ctx, ov, rec, changes); err != nil {
+		return err
+	}
+	if !env.report.empty() && rec.Seq > r.feed.quiet[rec.Log] {
+		if err := m.countSkips(ctx, ov, rec, &env.report); err != nil {
+			return err
+		}
+	}
+	ov.endEvent(true)
+	return nil
+}
+
+// applyGuarded applies one event; a panic while applying it drops what the
+// event wrote and skips it, so that an event that breaks the reducer cannot
+// stop its thread (or, as the runner starts every thread, the node) for
+// good.
+func applyGuarded(ctx context.Context, ov *overlay, env *applyEnv, rec threads.Record, before func(threads.Record)) (changes []DocChange, err error) {
+	added, removed := len(env.added), len(env.removed)
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		ov.endEvent(false)
+		env.added, env.removed, env.colls = env.added[:added], env.removed[:removed], nil
+		env.report = applyReport{skipped: SkipPanic}
+		log.Errorf("views of %s: event %s (log %s, seq %d) failed to apply and is skipped: %v\n%s", rec.Thread, rec.Cid, rec.Log, rec.Seq, p, debug.Stack())
+		changes, err = nil, putCursor(ctx, ov, rec)
+	}()
+	if before != nil {
+		before(rec)
+	}
+	return applyRecordOverlay(ctx, ov, env, rec)
 }
 
 // WaitApplied waits until the views of a thread include the event at (log,
@@ -445,7 +576,7 @@ func (m *Manager) Rebuild(ctx context.Context, tid ipel.ThreadID) error {
 		if err != nil {
 			return err
 		}
-		if err := m.dropPrefix(ctx, threadPrefix(tid)); err != nil {
+		if err := m.dropViews(ctx, tid); err != nil {
 			return err
 		}
 		m.mu.Lock()
@@ -465,6 +596,31 @@ func (m *Manager) Rebuild(ctx context.Context, tid ipel.ThreadID) error {
 		return err
 	}
 	return m.CatchUp(ctx, tid)
+}
+
+// dropViews deletes a thread's views for a rebuild, but what a replay keeps
+// (replayKeeps): the ACL's operations, which must be whole before content
+// is judged against them (events re-applied under a partial ACL would be
+// judged again as it fills in), the schemas puts are judged against, and
+// this node's skip counts.
+func (m *Manager) dropViews(ctx context.Context, tid ipel.ThreadID) error {
+	var acl *ACL
+	if tid.Variant() == ipel.VariantAccessControlled {
+		ti, err := m.s.Info(tid)
+		if err != nil {
+			return err
+		}
+		recs, err := m.loadACLRecords(ctx, tid)
+		if err != nil {
+			return err
+		}
+		acl = ResolveACL(ti.Creator.String(), recs)
+	}
+	keep, err := replayKeeps(ctx, m.store, tid, acl)
+	if err != nil {
+		return err
+	}
+	return m.deleteUnder(ctx, threadPrefix(tid), keep)
 }
 
 // Drop deletes a thread's views and change feed, after the thread is
@@ -515,6 +671,9 @@ func (m *Manager) deleteUnder(ctx context.Context, prefix string, keep func(key 
 // views include it.
 func (m *Manager) Write(ctx context.Context, tid ipel.ThreadID, ops Ops) (threads.EventRef, error) {
 	if err := m.Ensure(tid); err != nil {
+		return threads.EventRef{}, err
+	}
+	if err := checkLimits(ops); err != nil {
 		return threads.EventRef{}, err
 	}
 	if err := m.checkOps(tid, ops); err != nil {

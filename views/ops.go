@@ -108,16 +108,22 @@ func DecodeOps(body []byte) (Ops, error) {
 }
 
 // fitOps returns how many of n operations, from the first, fit one event:
-// at most MaxEventOps, and at most limit bytes by size (an upper bound of
-// an operation's encoded size). It is at least one when n is.
-func fitOps(n, limit int, size func(i int) int) int {
-	k, total := 0, 0
+// at most MaxEventOps, at most limit bytes by size (an upper bound of an
+// operation's encoded size), and documents of at most MaxEventValues JSON
+// values by values (nil: none), so that no replica skips the event (see
+// budget.go; the byte budget is three times the largest body). It is at
+// least one when n is.
+func fitOps(n, limit int, size, values func(i int) int) int {
+	k, total, vals := 0, 0, 0
 	for k < n && k < MaxEventOps {
-		sz := size(k)
-		if k > 0 && total+sz > limit {
+		sz, vs := size(k), 0
+		if values != nil {
+			vs = values(k)
+		}
+		if k > 0 && (total+sz > limit || vals+vs > MaxEventValues) {
 			break
 		}
-		total += sz
+		total, vals = total+sz, vals+vs
 		k++
 	}
 	return k

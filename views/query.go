@@ -514,9 +514,12 @@ func (ex *executor) lookupIndex(ctx context.Context, a *access, ids map[string]b
 			return false, true
 		case v[0] > tag:
 			return false, false // values of a later type follow
-		case a.lo != nil && (v < lo || (v == lo && a.lo.op == opGt)):
+		// A bound that is a long string, cut short in the index, cannot
+		// tell values equal to it in the index apart: they are taken,
+		// and the filter decides.
+		case a.lo != nil && (v < lo || (v == lo && a.lo.op == opGt && !strings.HasSuffix(lo, truncatedMark))):
 			return false, true
-		case a.hi != nil && (v > hi || (v == hi && a.hi.op == opLt)):
+		case a.hi != nil && (v > hi || (v == hi && a.hi.op == opLt && !strings.HasSuffix(hi, truncatedMark))):
 			return false, false
 		}
 		return true, true

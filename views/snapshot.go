@@ -90,6 +90,14 @@ func (m *Manager) autoSnapshot(ctx context.Context, r *runner) error {
 func (m *Manager) takeSnapshot(ctx context.Context, r *runner) (threads.SnapshotInfo, error) {
 	r.applyMu.Lock()
 	defer r.applyMu.Unlock()
+	// Re-checks a crash cut short finish first: a snapshot holds views
+	// that are a function of its cursor.
+	r.mu.Lock()
+	upto := copyCursors(r.applied)
+	r.mu.Unlock()
+	if err := m.drainRechecks(ctx, r, upto); err != nil {
+		return threads.SnapshotInfo{}, fmt.Errorf("snapshot %s: %w", r.tid, err)
+	}
 	prefix := threadPrefix(r.tid)
 	res, err := m.store.Query(ctx, dsq.Query{Prefix: prefix + "/"})
 	if err != nil {
@@ -158,7 +166,7 @@ func (m *Manager) loadSnapshot(ctx context.Context, r *runner) (map[ipel.LogID]u
 		return nil, fmt.Errorf("views of %s: load snapshot: %w", r.tid, err)
 	}
 	// The snapshot carries the ACL's operations: judge what follows by them.
-	r.hides = &hideTracker{}
+	r.hides = newHideTracker(false)
 	if err := m.loadRunnerACL(ctx, r); err != nil {
 		return nil, fmt.Errorf("views of %s: load snapshot: %w", r.tid, err)
 	}
@@ -171,17 +179,17 @@ func (m *Manager) loadSnapshot(ctx context.Context, r *runner) (map[ipel.LogID]u
 	return cursors, nil
 }
 
-// dropExceptLocal deletes a thread's views but its node-local data.
+// dropExceptLocal deletes a thread's views but the node-local data that
+// outlives them (see keptLocal).
 func (m *Manager) dropExceptLocal(ctx context.Context, tid ipel.ThreadID) error {
-	local := threadPrefix(tid) + localPart
-	return m.deleteUnder(ctx, threadPrefix(tid), func(k string) bool { return strings.HasPrefix(k, local) })
+	return m.deleteUnder(ctx, threadPrefix(tid), keptLocal(tid))
 }
 
 // Compact compacts a thread's logs at its latest snapshot (see
 // threads.Compact); the views read the same afterwards.
 //
 // Access-controlled threads are not compacted: a late ACL event can change
-// how earlier events are judged, and the replay that follows needs them.
+// how earlier events are judged, and judging them again needs them.
 func (m *Manager) Compact(ctx context.Context, tid ipel.ThreadID) (threads.CompactResult, error) {
 	if tid.Variant() == ipel.VariantAccessControlled {
 		return threads.CompactResult{}, fmt.Errorf("compact %s: %w", tid, ErrNoCompaction)

@@ -194,7 +194,6 @@ func TestRebuildGivesTheSameView(t *testing.T) {
 // document operations, with schemas and indexes declared at random points)
 // in random orders with duplicates; their views must be byte-identical.
 func TestConvergenceProperty(t *testing.T) {
-	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(7, 11))
 	tid, _ := ipel.NewThreadID(ipel.VariantRaw)
 	schemas := newSchemaCache()
@@ -233,13 +232,7 @@ func TestConvergenceProperty(t *testing.T) {
 			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 			store := ds.NewMapDatastore()
 			for _, rec := range order {
-				b, _ := store.Batch(ctx)
-				if _, err := applyRecord(ctx, store, b, &applyEnv{schemas: schemas}, rec); err != nil {
-					t.Fatal(err)
-				}
-				if err := b.Commit(ctx); err != nil {
-					t.Fatal(err)
-				}
+				applyAndRecheck(t, store, schemas, rec)
 			}
 			// Everything but the cursors, which record the order of arrival.
 			got := append(dump(t, store, kvPrefix(tid)), dump(t, store, threadPrefix(tid)+"/docs")...)
@@ -251,6 +244,27 @@ func TestConvergenceProperty(t *testing.T) {
 				t.Fatalf("round %d: replica %d differs:\n%v\n%v", round, replica, got, want)
 			}
 		}
+	}
+}
+
+// applyAndRecheck applies one event as a batch of its own, then the
+// re-checks it asked for, as the runner does.
+func applyAndRecheck(t testing.TB, store ds.Batching, schemas *schemaCache, rec threads.Record) {
+	t.Helper()
+	ctx := context.Background()
+	b, _ := store.Batch(ctx)
+	if _, err := applyRecord(ctx, store, b, &applyEnv{schemas: schemas}, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err := drainRechecks(ctx, store, schemas, nil, rec.Thread, recheckChunk, func(ov *overlay, _ threads.Record, _ []DocChange) error {
+		ov.endEvent(true)
+		return commitOverlay(ctx, store, ov)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
