@@ -36,7 +36,9 @@ type removeStep func(ctx context.Context, api *API, tid ipel.ThreadID) error
 
 // removeSteps are the steps of Remove, after the thread is known to exist.
 // A crash after any of them leaves the thread whole (none ran) or ends with
-// it gone, views included, once the node starts again.
+// it gone, views included, once the node starts again. Every step may run
+// again; a service that keeps state per thread (webhooks) adds a step of its
+// own before clearRemoval.
 var removeSteps = []removeStep{
 	recordRemoval,
 	forgetThread,
@@ -93,6 +95,19 @@ func (api *API) runRemoval(ctx context.Context, tid ipel.ThreadID, steps []remov
 		}
 	}
 	return nil
+}
+
+// clearStaleRemoval drops what an earlier removal of a thread left (its
+// views), before the thread, joined again, starts new ones. A removal is
+// left under way only when one of its steps failed without a crash (a
+// crash is completed at start); the node's next start must not take the
+// thread joined since for it.
+func (api *API) clearStaleRemoval(ctx context.Context, tid ipel.ThreadID) error {
+	has, err := api.store.Has(ctx, removeKey(tid))
+	if err != nil || !has {
+		return err
+	}
+	return api.runRemoval(ctx, tid, []removeStep{dropViews, clearRemoval})
 }
 
 // completeRemovals completes the removals a crash interrupted: each

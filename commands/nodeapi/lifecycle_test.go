@@ -10,6 +10,9 @@ import (
 	"time"
 
 	dsq "github.com/ipfs/go-datastore/query"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/kubo-threads/kubo-threads/commands/iface"
 	"github.com/kubo-threads/kubo-threads/ipel"
@@ -158,5 +161,57 @@ func TestCreateCrashSafe(t *testing.T) {
 	}
 	if v, err := n.api.KV().Get(ctx, ti.ID, "k"); err != nil || string(v) != "v" {
 		t.Errorf("get: %q, %v", v, err)
+	}
+}
+
+// online starts a node with a libp2p host on 127.0.0.1.
+func online(t *testing.T, s *stores) (*node, host.Host) {
+	t.Helper()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	return s.open(t, h), h
+}
+
+// TestJoinAfterFailedRemoval: a removal whose steps failed part way (no
+// crash: the node runs on) does not take, at the next start, the thread
+// joined again since.
+func TestJoinAfterFailedRemoval(t *testing.T) {
+	ctx := context.Background()
+	a, ha := online(t, newStores(t))
+	sb := newStores(t)
+	b, hb := online(t, sb)
+	if err := hb.Connect(ctx, peer.AddrInfo{ID: ha.ID(), Addrs: ha.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	tid := withViews(t, a.api)
+	join := func() {
+		t.Helper()
+		inv, err := a.api.Sharing().Invite(ctx, tid, hb.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.api.Sharing().Join(ctx, inv.Invite); err != nil {
+			t.Fatal(err)
+		}
+	}
+	join()
+	// The removal records itself and forgets the thread, then its next
+	// step fails.
+	if err := b.api.runRemoval(ctx, tid, removeSteps[:2]); err != nil {
+		t.Fatal(err)
+	}
+	join()
+	if r := removalsRecorded(t, sb); r != 0 {
+		t.Errorf("the join left %d removals recorded", r)
+	}
+	b.close()
+	_ = hb.Close()
+
+	b, _ = online(t, sb)
+	if _, err := b.api.Threads().Info(ctx, tid); err != nil {
+		t.Fatalf("the thread joined again is gone after a restart: %v", err)
 	}
 }

@@ -79,6 +79,9 @@ func (api *sharingAPI) Join(ctx context.Context, invite string, opts ...options.
 	if err != nil {
 		return iface.Thread{}, iface.Classify(err)
 	}
+	if err := (*API)(api).clearStaleRemoval(ctx, ti.ID); err != nil {
+		return iface.Thread{}, err
+	}
 	if ti.HasReadKey {
 		if err := api.views.Ensure(ti.ID); err != nil {
 			return iface.Thread{}, iface.Classify(err)
