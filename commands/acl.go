@@ -1,43 +1,15 @@
 package commands
 
 import (
-	"context"
 	"fmt"
 	"io"
 
 	cmds "github.com/ipfs/go-ipfs-cmds"
-	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/kubo-threads/kubo-threads/codec"
-	"github.com/kubo-threads/kubo-threads/ipel"
+	"github.com/kubo-threads/kubo-threads/commands/iface"
+	"github.com/kubo-threads/kubo-threads/commands/iface/options"
 	"github.com/kubo-threads/kubo-threads/views"
 )
-
-// inviteRole maps an invite's --role to the keys it carries. In an
-// access-controlled thread it first grants the role in the ACL.
-func inviteRole(ctx context.Context, b *Backend, tid ipel.ThreadID, to peer.ID, name string) (codec.Role, error) {
-	if tid.Variant() != ipel.VariantAccessControlled {
-		role, err := codec.ParseRole(name)
-		if err != nil {
-			return "", cmds.Errorf(cmds.ErrClient, "%s", err)
-		}
-		return role, nil
-	}
-	role, err := views.ParseRole(name)
-	if err != nil || role == views.RoleNone {
-		return "", cmds.Errorf(cmds.ErrClient, "invalid role %q: want follow, read, write or delete", name)
-	}
-	if err := b.Views.SetRole(ctx, tid, to, role); err != nil {
-		return "", userError(err)
-	}
-	switch role {
-	case views.RoleFollow:
-		return codec.RoleFollow, nil
-	case views.RoleRead:
-		return codec.RoleRead, nil
-	}
-	return codec.RoleWrite, nil
-}
 
 func aclCmd(p Provider) *cmds.Command {
 	return &cmds.Command{
@@ -122,33 +94,18 @@ Example:
 			cmds.StringArg("thread", true, false, "Thread ID."),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, tid, err := threadArg(p, req, env)
+			api, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
-			acl, err := b.Views.ACL(req.Context, tid)
+			acl, err := api.ACL().Show(req.Context, tid)
 			if err != nil {
 				return userError(err)
 			}
-			ti, err := b.Threads.Info(tid)
-			if err != nil {
-				return userError(err)
-			}
-			refused, err := b.Views.RefusedKeys(tid)
-			if err != nil {
-				return userError(err)
-			}
-			st, err := b.Views.Stats(req.Context, tid)
-			if err != nil {
-				return userError(err)
-			}
-			ignored := acl.Rejected + int(st.Skipped[views.SkipACLNotAllowed]+st.Skipped[views.SkipACLOverCap])
-			out := &ACLOutput{Thread: tid.String(), Creator: acl.Creator(), Default: acl.Default().String(),
-				Rotations: len(acl.Rotations), ReadKeys: ti.ReadKeys, Ignored: ignored, RefusedKeys: refused, Peers: []ACLEntryOutput{}}
-			for _, e := range acl.Entries() {
-				out.Peers = append(out.Peers, ACLEntryOutput{Peer: e.Peer, Role: e.Role.String(), Admin: e.Admin})
-			}
-			return res.Emit(out)
+			return res.Emit(&ACLOutput{
+				Thread: acl.Thread.String(), Creator: acl.Creator, Default: acl.Default.String(), Rotations: acl.Rotations,
+				ReadKeys: acl.ReadKeys, Ignored: acl.Ignored, RefusedKeys: acl.RefusedKeys, Peers: aclEntriesOutput(acl.Peers),
+			})
 		},
 		Type: ACLOutput{},
 		Encoders: cmds.EncoderMap{
@@ -170,6 +127,14 @@ Example:
 			}),
 		},
 	}
+}
+
+func aclEntriesOutput(es []iface.ACLEntry) []ACLEntryOutput {
+	out := make([]ACLEntryOutput, len(es))
+	for i, e := range es {
+		out[i] = ACLEntryOutput{Peer: e.Peer, Role: e.Role.String(), Admin: e.Admin}
+	}
+	return out
 }
 
 // ACLChangeOutput confirms an ACL change.
@@ -232,7 +197,7 @@ Example:
 			cmds.BoolOption("admin", "Also make the peer an admin of the ACL."),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, tid, err := threadArg(p, req, env)
+			api, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
@@ -244,14 +209,12 @@ Example:
 			if err != nil {
 				return err
 			}
-			if err := b.Views.SetRole(req.Context, tid, who, role); err != nil {
+			admin, _ := req.Options["admin"].(bool)
+			if err := api.ACL().Grant(req.Context, tid, who, role, options.Grant.Admin(admin)); err != nil {
 				return userError(err)
 			}
 			out := &ACLChangeOutput{Peer: who.String(), Role: role.String()}
-			if admin, _ := req.Options["admin"].(bool); admin {
-				if err := b.Views.SetAdmin(req.Context, tid, who, true); err != nil {
-					return userError(err)
-				}
+			if admin {
 				out.Admin = &admin
 			}
 			return res.Emit(out)
@@ -289,7 +252,7 @@ Example:
 			cmds.BoolOption("admin-only", "Take only the admin right."),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, tid, err := threadArg(p, req, env)
+			api, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
@@ -297,22 +260,14 @@ Example:
 			if err != nil {
 				return err
 			}
-			no := false
-			out := &ACLChangeOutput{Peer: who.String(), Admin: &no}
-			acl, err := b.Views.ACL(req.Context, tid)
-			if err != nil {
+			adminOnly, _ := req.Options["admin-only"].(bool)
+			if err := api.ACL().Revoke(req.Context, tid, who, options.Revoke.AdminOnly(adminOnly)); err != nil {
 				return userError(err)
 			}
-			if acl.Admin(who.String(), ^uint64(0)) {
-				if err := b.Views.SetAdmin(req.Context, tid, who, false); err != nil {
-					return userError(err)
-				}
-			}
-			if adminOnly, _ := req.Options["admin-only"].(bool); !adminOnly {
-				if err := b.Views.SetRole(req.Context, tid, who, views.RoleNone); err != nil {
-					return userError(err)
-				}
-				out.Role = views.RoleNone.String()
+			no := false
+			out := &ACLChangeOutput{Peer: who.String(), Admin: &no}
+			if !adminOnly {
+				out.Role = iface.RoleNone.String()
 			}
 			return res.Emit(out)
 		},
@@ -343,7 +298,7 @@ Example:
 			cmds.StringArg("role", true, false, "none, follow, read, write or delete."),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, tid, err := threadArg(p, req, env)
+			api, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
@@ -351,7 +306,7 @@ Example:
 			if err != nil {
 				return err
 			}
-			if err := b.Views.SetDefault(req.Context, tid, role); err != nil {
+			if err := api.ACL().SetDefault(req.Context, tid, role); err != nil {
 				return userError(err)
 			}
 			return res.Emit(&ACLChangeOutput{Role: role.String()})
@@ -406,7 +361,7 @@ Example:
 					cmds.StringArg("role", true, false, "none, follow, read, write or delete."),
 				},
 				Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-					b, tid, err := threadArg(p, req, env)
+					api, tid, err := threadArg(p, req, env)
 					if err != nil {
 						return err
 					}
@@ -418,7 +373,7 @@ Example:
 					if err != nil {
 						return err
 					}
-					if err := b.Views.SetDocRole(req.Context, tid, req.Arguments[1], req.Arguments[2], who, role); err != nil {
+					if err := api.ACL().GrantDoc(req.Context, tid, req.Arguments[1], req.Arguments[2], who, role); err != nil {
 						return userError(err)
 					}
 					return res.Emit(&ACLChangeOutput{Peer: who.String(), Role: role.String()})
@@ -449,19 +404,15 @@ Example:
 					cmds.StringArg("id", true, false, "Document ID."),
 				},
 				Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-					b, tid, err := threadArg(p, req, env)
+					api, tid, err := threadArg(p, req, env)
 					if err != nil {
 						return err
 					}
-					acl, err := b.Views.ACL(req.Context, tid)
+					roles, err := api.ACL().DocRoles(req.Context, tid, req.Arguments[1], req.Arguments[2])
 					if err != nil {
 						return userError(err)
 					}
-					out := &DocACLOutput{Collection: req.Arguments[1], ID: req.Arguments[2], Peers: []ACLEntryOutput{}}
-					for _, e := range acl.DocEntries(req.Arguments[1], req.Arguments[2]) {
-						out.Peers = append(out.Peers, ACLEntryOutput{Peer: e.Peer, Role: e.Role.String()})
-					}
-					return res.Emit(out)
+					return res.Emit(&DocACLOutput{Collection: req.Arguments[1], ID: req.Arguments[2], Peers: aclEntriesOutput(roles)})
 				},
 				Type: DocACLOutput{},
 				Encoders: cmds.EncoderMap{

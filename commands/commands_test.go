@@ -15,6 +15,7 @@ import (
 	"github.com/ipfs/kubo/core"
 	"github.com/ipfs/kubo/repo/fsrepo"
 
+	"github.com/kubo-threads/kubo-threads/commands/iface"
 	"github.com/kubo-threads/kubo-threads/threads"
 )
 
@@ -83,7 +84,7 @@ func TestUserErrorsAreClientErrors(t *testing.T) {
 	for _, err := range []error{threads.ErrThreadNotFound, threads.ErrEventNotFound, threads.ErrEmptyBody,
 		threads.ErrBodyTooLarge, threads.ErrNoReadKey, threads.ErrNotWriter, threads.ErrLogNotFound} {
 		var ce cmds.Error
-		if !errors.As(userError(fmt.Errorf("wrapped: %w", err)), &ce) || ce.Code != cmds.ErrClient {
+		if !errors.As(userError(iface.Classify(fmt.Errorf("wrapped: %w", err))), &ce) || ce.Code != cmds.ErrClient {
 			t.Errorf("%v is not a client error", err)
 		}
 	}
@@ -93,20 +94,8 @@ func TestUserErrorsAreClientErrors(t *testing.T) {
 	}
 }
 
-func TestParseKey(t *testing.T) {
-	k, err := parseKey("a/b")
-	if err != nil || k.String() != "/a/b" {
-		t.Fatalf("%v %v", k, err)
-	}
-	for _, bad := range []string{"", "/", "//"} {
-		if _, err := parseKey(bad); err == nil {
-			t.Errorf("key %q accepted", bad)
-		}
-	}
-}
-
 func TestBackendWithoutDaemon(t *testing.T) {
-	_, err := backend(func() (*Backend, error) { return nil, ErrNoDaemon }, nil)
+	_, err := backend(func() (iface.API, error) { return nil, ErrNoDaemon }, nil)
 	if err == nil || !strings.Contains(err.Error(), "ipfs daemon") {
 		t.Fatalf("error without a daemon: %v", err)
 	}
@@ -125,7 +114,7 @@ func TestBackendNeverOpensTheRepo(t *testing.T) {
 		},
 	}
 	for _, reason := range []error{ErrNoDaemon, ErrDisabled, ErrStopped} {
-		_, err := backend(func() (*Backend, error) { return nil, reason }, env)
+		_, err := backend(func() (iface.API, error) { return nil, reason }, env)
 		if reason == ErrNoDaemon {
 			// No config file: no repo at all.
 			var noRepo fsrepo.NoRepoError
@@ -146,12 +135,15 @@ func TestBackendNeverOpensTheRepo(t *testing.T) {
 		if want == nil {
 			want = ErrNoDaemon
 		}
-		if _, err := backend(func() (*Backend, error) { return nil, reason }, env); !errors.Is(err, want) {
+		if _, err := backend(func() (iface.API, error) { return nil, reason }, env); !errors.Is(err, want) {
 			t.Errorf("repo, provider says %v: got %v, want %v", reason, err, want)
 		}
 	}
-	running := &Backend{}
-	if b, err := backend(func() (*Backend, error) { return running, nil }, env); b != running || err != nil {
-		t.Errorf("running backend: got %v, %v", b, err)
+	var running iface.API = &stubAPI{}
+	if api, err := backend(func() (iface.API, error) { return running, nil }, env); api != running || err != nil {
+		t.Errorf("running backend: got %v, %v", api, err)
 	}
 }
+
+// stubAPI stands for a running node's API.
+type stubAPI struct{ iface.API }

@@ -2,8 +2,6 @@ package commands
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -13,11 +11,10 @@ import (
 	"github.com/ipfs/boxo/files"
 	"github.com/ipfs/go-cid"
 	cmds "github.com/ipfs/go-ipfs-cmds"
-	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/kubo-threads/kubo-threads/commands/iface"
+	"github.com/kubo-threads/kubo-threads/commands/iface/options"
 	"github.com/kubo-threads/kubo-threads/ipel"
-	"github.com/kubo-threads/kubo-threads/threads"
-	"github.com/kubo-threads/kubo-threads/views"
 )
 
 // AddOutput names the appended event.
@@ -69,24 +66,24 @@ Examples:
 			cmds.StringOption("to", "Seal the body to this peer only (an Ed25519 peer ID): a private event."),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, tid, err := threadArg(p, req, env)
+			api, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
-			var to peer.ID
+			var opts []options.EventAddOption
 			if s, _ := req.Options["to"].(string); s != "" {
-				if to, err = peerArg("--to peer ID", s); err != nil {
+				to, err := peerArg("--to peer ID", s)
+				if err != nil {
 					return err
 				}
+				opts = append(opts, options.Event.To(to))
 			}
-			body, err := readBody(req, b.Threads.Config().MaxBodySize)
+			body, err := bodyArg(req)
 			if err != nil {
 				return err
 			}
-			if err := b.Views.CheckWrite(tid, views.RoleWrite); err != nil {
-				return userError(err)
-			}
-			ref, err := b.Threads.AppendTo(req.Context, tid, to, body)
+			defer body.Close()
+			ref, err := api.Events().Add(req.Context, tid, body, opts...)
 			if err != nil {
 				return userError(err)
 			}
@@ -106,8 +103,8 @@ Examples:
 	}
 }
 
-// readBody reads the single file argument, refusing more than limit bytes.
-func readBody(req *cmds.Request, limit int) ([]byte, error) {
+// bodyArg opens the single file argument.
+func bodyArg(req *cmds.Request) (files.File, error) {
 	if req.Files == nil {
 		return nil, cmds.Errorf(cmds.ErrClient, "no event body: give a file or pipe the body to stdin")
 	}
@@ -122,18 +119,7 @@ func readBody(req *cmds.Request, limit int) ([]byte, error) {
 	if f == nil {
 		return nil, cmds.Errorf(cmds.ErrClient, "%s is a directory, not a file", it.Name())
 	}
-	defer f.Close()
-	body, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
-	if err != nil {
-		return nil, fmt.Errorf("read event body: %w", err)
-	}
-	if len(body) > limit {
-		return nil, cmds.Errorf(cmds.ErrClient, "%s: more than %d bytes (MaxBodySize)", threads.ErrBodyTooLarge, limit)
-	}
-	if len(body) == 0 {
-		return nil, cmds.Errorf(cmds.ErrClient, "%s", threads.ErrEmptyBody)
-	}
-	return body, nil
+	return f, nil
 }
 
 // EventOutput is an event as `log` and `listen` print it. In JSON the body
@@ -152,10 +138,10 @@ type EventOutput struct {
 	NotAuthentic bool   `json:",omitempty"`
 }
 
-func eventOutput(r threads.Record) *EventOutput {
-	out := &EventOutput{Log: r.Log.String(), Seq: r.Seq, Cid: r.Cid.String(), Time: r.Time.UTC(), Body: r.Body, Private: r.Private, NotAuthentic: r.NotAuthentic}
-	if r.To != "" {
-		out.To = r.To.String()
+func eventOutput(e iface.Event) *EventOutput {
+	out := &EventOutput{Log: e.Log.String(), Seq: e.Seq, Cid: e.Cid.String(), Time: e.Time, Body: e.Body, Private: e.Private, NotAuthentic: e.NotAuthentic}
+	if e.To != "" {
+		out.To = e.To.String()
 	}
 	return out
 }
@@ -291,27 +277,29 @@ Examples:
 			fullBodiesOption(),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, tid, err := threadArg(p, req, env)
+			api, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
-			q := threads.Query{}
-			q.Since, _ = req.Options["since"].(uint64)
-			q.Limit, _ = req.Options["limit"].(int)
-			if q.Limit < 0 {
+			since, _ := req.Options["since"].(uint64)
+			limit, _ := req.Options["limit"].(int)
+			if limit < 0 {
 				return cmds.Errorf(cmds.ErrClient, "--limit must not be negative")
 			}
+			opts := []options.LogOption{options.Log.Since(since), options.Log.Limit(limit)}
 			if s, _ := req.Options["log"].(string); s != "" {
-				if q.Log, err = ipel.ParseLogID(s); err != nil {
+				log, err := ipel.ParseLogID(s)
+				if err != nil {
 					return cmds.Errorf(cmds.ErrClient, "invalid log ID %q (want a log ID such as 12D3KooW...; 'ipfs threads info' lists the thread's logs)", clipArg(s))
 				}
+				opts = append(opts, options.Log.Of(log))
 			}
-			recs, err := b.Threads.Events(req.Context, tid, q)
+			evs, err := api.Events().Log(req.Context, tid, opts...)
 			if err != nil {
 				return userError(err)
 			}
-			for _, r := range recs {
-				if err := res.Emit(eventOutput(r)); err != nil {
+			for _, e := range evs {
+				if err := res.Emit(eventOutput(e)); err != nil {
 					return err
 				}
 			}
@@ -347,7 +335,7 @@ Example:
 			cmds.StringArg("event", true, false, "Event CID."),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, tid, err := threadArg(p, req, env)
+			api, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
@@ -355,17 +343,11 @@ Example:
 			if err != nil {
 				return cmds.Errorf(cmds.ErrClient, "invalid event CID %q (want a CID such as bahqihqab...; 'ipfs threads log' lists the thread's events)", clipArg(req.Arguments[1]))
 			}
-			rec, err := b.Threads.Event(req.Context, tid, c)
+			body, err := api.Events().Cat(req.Context, tid, c)
 			if err != nil {
 				return userError(err)
 			}
-			if rec.Private {
-				return cmds.Errorf(cmds.ErrClient, "event %s is private to %s: only that peer can read its body", c, rec.To)
-			}
-			if rec.NotAuthentic {
-				return cmds.Errorf(cmds.ErrClient, "event %s is not authentic: its writer copied a private event sealed for another event", c)
-			}
-			return res.Emit(bytes.NewReader(rec.Body))
+			return res.Emit(bytes.NewReader(body))
 		},
 	}
 }
@@ -400,21 +382,16 @@ Example:
 			fullBodiesOption(),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, tid, err := threadArg(p, req, env)
+			api, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
 			since, _ := req.Options["since"].(uint64)
-			if _, err := b.Threads.Info(tid); err != nil {
+			events, err := api.Events().Listen(req.Context, tid, options.Listen.Since(since))
+			if err != nil {
 				return userError(err)
 			}
-			err = b.Threads.Listen(req.Context, tid, since, func(r threads.Record) error {
-				return res.Emit(eventOutput(r))
-			})
-			if errors.Is(err, context.Canceled) {
-				return nil
-			}
-			return userError(err)
+			return emitStream(req, res, events, eventOutput)
 		},
 		Type:     EventOutput{},
 		Encoders: cmds.EncoderMap{cmds.Text: eventTextEncoder},

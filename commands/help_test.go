@@ -10,12 +10,13 @@ import (
 
 	cmds "github.com/ipfs/go-ipfs-cmds"
 	"github.com/ipfs/go-ipfs-cmds/cli"
+	"github.com/kubo-threads/kubo-threads/commands/iface"
 )
 
 // helpTree is `ipfs` with only `threads` under it.
 func helpTree() *cmds.Command {
 	return &cmds.Command{Subcommands: map[string]*cmds.Command{
-		PluginName: Root(func() (*Backend, error) { return nil, ErrNoDaemon }),
+		PluginName: Root(func() (iface.API, error) { return nil, ErrNoDaemon }),
 	}}
 }
 

@@ -1,15 +1,13 @@
 package commands
 
 import (
-	"errors"
 	"fmt"
 	"io"
 
 	ds "github.com/ipfs/go-datastore"
-	dsq "github.com/ipfs/go-datastore/query"
 	cmds "github.com/ipfs/go-ipfs-cmds"
 
-	"github.com/kubo-threads/kubo-threads/views"
+	"github.com/kubo-threads/kubo-threads/commands/iface/options"
 )
 
 func kvCmd(p Provider) *cmds.Command {
@@ -32,20 +30,6 @@ values are base64.
 			"ls":  kvLsCmd(p),
 		},
 	}
-}
-
-// kvStore returns the key/value view of the thread named by the first
-// argument.
-func kvStore(p Provider, req *cmds.Request, env cmds.Environment) (*views.KV, error) {
-	b, tid, err := threadArg(p, req, env)
-	if err != nil {
-		return nil, err
-	}
-	kv, err := b.Views.KV(tid)
-	if err != nil {
-		return nil, userError(err)
-	}
-	return kv, nil
 }
 
 // KVEntry is a key and its value; in JSON the value is base64.
@@ -87,18 +71,15 @@ Example:
 			cmds.StringArg("value", true, false, "Value (stdin when omitted).").EnableStdin(),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			kv, err := kvStore(p, req, env)
+			api, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
-			key, err := parseKey(req.Arguments[1])
+			key, err := api.KV().Put(req.Context, tid, req.Arguments[1], []byte(req.Arguments[2]))
 			if err != nil {
-				return err
-			}
-			if err := kv.Put(req.Context, key, []byte(req.Arguments[2])); err != nil {
 				return userError(err)
 			}
-			return res.Emit(&KVEntry{Key: key.String()})
+			return res.Emit(&KVEntry{Key: key})
 		},
 		Type: KVEntry{},
 		Encoders: cmds.EncoderMap{
@@ -108,13 +89,6 @@ Example:
 			}),
 		},
 	}
-}
-
-func parseKey(s string) (ds.Key, error) {
-	if s == "" || ds.NewKey(s).String() == "/" {
-		return ds.Key{}, cmds.Errorf(cmds.ErrClient, "invalid key %q: keys must name something", s)
-	}
-	return ds.NewKey(s), nil
 }
 
 func kvGetCmd(p Provider) *cmds.Command {
@@ -140,25 +114,18 @@ Example:
 			cmds.StringArg("key", true, false, "Key."),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			kv, err := kvStore(p, req, env)
+			api, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
-			key, err := parseKey(req.Arguments[1])
+			v, err := api.KV().Get(req.Context, tid, req.Arguments[1])
 			if err != nil {
-				return err
-			}
-			v, err := kv.Get(req.Context, key)
-			if errors.Is(err, ds.ErrNotFound) {
-				return cmds.Errorf(cmds.ErrClient, "key %s not found", key)
-			}
-			if err != nil {
-				return err
+				return userError(err)
 			}
 			if v == nil {
 				v = []byte{} // "Value": "", not null
 			}
-			return res.Emit(&KVValue{Key: key.String(), Value: v})
+			return res.Emit(&KVValue{Key: ds.NewKey(req.Arguments[1]).String(), Value: v})
 		},
 		Type: KVValue{},
 		Encoders: cmds.EncoderMap{
@@ -190,23 +157,15 @@ Example:
 			cmds.StringArg("key", true, false, "Key."),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			kv, err := kvStore(p, req, env)
+			api, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
-			key, err := parseKey(req.Arguments[1])
+			key, err := api.KV().Delete(req.Context, tid, req.Arguments[1])
 			if err != nil {
-				return err
-			}
-			if has, err := kv.Has(req.Context, key); err != nil {
-				return err
-			} else if !has {
-				return cmds.Errorf(cmds.ErrClient, "key %s not found", key)
-			}
-			if err := kv.Delete(req.Context, key); err != nil {
 				return userError(err)
 			}
-			return res.Emit(&KVEntry{Key: key.String()})
+			return res.Emit(&KVEntry{Key: key})
 		},
 		Type: KVEntry{},
 		Encoders: cmds.EncoderMap{
@@ -245,19 +204,15 @@ Example:
 			cmds.BoolOption("keys", "k", "Keys only."),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			kv, err := kvStore(p, req, env)
+			api, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
 			prefix, _ := req.Options["prefix"].(string)
 			keysOnly, _ := req.Options["keys"].(bool)
-			r, err := kv.Query(req.Context, dsq.Query{Prefix: prefix, KeysOnly: keysOnly, Orders: []dsq.Order{dsq.OrderByKey{}}})
+			entries, err := api.KV().List(req.Context, tid, options.KV.Prefix(prefix), options.KV.KeysOnly(keysOnly))
 			if err != nil {
-				return err
-			}
-			entries, err := r.Rest()
-			if err != nil {
-				return err
+				return userError(err)
 			}
 			for _, e := range entries {
 				if err := res.Emit(&KVEntry{Key: e.Key, Value: e.Value}); err != nil {
@@ -314,11 +269,11 @@ Example:
 					cmds.StringArg("thread", true, false, "Thread ID."),
 				},
 				Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-					b, tid, err := threadArg(p, req, env)
+					api, tid, err := threadArg(p, req, env)
 					if err != nil {
 						return err
 					}
-					if err := b.Views.Rebuild(req.Context, tid); err != nil {
+					if err := api.Threads().RebuildViews(req.Context, tid); err != nil {
 						return userError(err)
 					}
 					return res.Emit(&RebuildOutput{Rebuilt: tid.String()})

@@ -11,6 +11,7 @@ import (
 
 	cmds "github.com/ipfs/go-ipfs-cmds"
 
+	"github.com/kubo-threads/kubo-threads/commands/iface"
 	"github.com/kubo-threads/kubo-threads/threads"
 )
 
@@ -46,7 +47,7 @@ func TestPrivateEventText(t *testing.T) {
 		t.Errorf("mark-like body: %s", got)
 	}
 	var ce cmds.Error
-	if !errors.As(userError(fmt.Errorf("wrapped: %w", threads.ErrBadRecipient)), &ce) || ce.Code != cmds.ErrClient {
+	if !errors.As(userError(iface.Classify(fmt.Errorf("wrapped: %w", threads.ErrBadRecipient))), &ce) || ce.Code != cmds.ErrClient {
 		t.Error("a bad recipient is not a client error")
 	}
 }

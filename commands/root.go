@@ -8,30 +8,20 @@ import (
 	cmds "github.com/ipfs/go-ipfs-cmds"
 	oldcmds "github.com/ipfs/kubo/commands"
 	"github.com/ipfs/kubo/repo/fsrepo"
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/kubo-threads/kubo-threads/commands/iface"
 	"github.com/kubo-threads/kubo-threads/ipel"
-	"github.com/kubo-threads/kubo-threads/threads"
-	"github.com/kubo-threads/kubo-threads/views"
 )
 
 // PluginName is the name of the plugin in Kubo's config
 // (Plugins.Plugins.<name>).
 const PluginName = "threads"
 
-// Backend is what the commands work on: the running engine and the node's
-// libp2p host (nil when the node is offline).
-type Backend struct {
-	Threads *threads.Service
-	Views   *views.Manager
-	Host    host.Host
-}
-
-// Provider returns the running backend or, when this process runs none, the
-// reason why: ErrNoDaemon, ErrDisabled or ErrStopped. It must not open the
-// repo.
-type Provider func() (*Backend, error)
+// Provider returns the running node's threads API or, when this process
+// runs none, the reason why: ErrNoDaemon, ErrDisabled or ErrStopped. It
+// must not open the repo.
+type Provider func() (iface.API, error)
 
 // Why a command finds no backend.
 var (
@@ -114,17 +104,17 @@ func rootHelpGroups() []helpGroup {
 	}
 }
 
-// backend returns the running backend or an error that tells the user why
-// there is none.
+// backend returns the running node's API or an error that tells the user
+// why there is none.
 //
-// Without a backend it must not open the repo (e.g. with the environment's
+// Without one it must not open the repo (e.g. with the environment's
 // GetConfig or GetNode, which build an offline node): run by the CLI with no
 // daemon, that would take the repo lock, which a daemon starting at the same
 // time needs, and run Kubo's repo checks, all to print an error.
-func backend(p Provider, env cmds.Environment) (*Backend, error) {
-	b, err := p()
-	if b != nil {
-		return b, nil
+func backend(p Provider, env cmds.Environment) (iface.API, error) {
+	api, err := p()
+	if api != nil {
+		return api, nil
 	}
 	if err == nil {
 		err = ErrNoDaemon
@@ -139,10 +129,10 @@ func backend(p Provider, env cmds.Environment) (*Backend, error) {
 	return nil, err
 }
 
-// threadArg returns the running backend and the thread named by the first
-// argument.
-func threadArg(p Provider, req *cmds.Request, env cmds.Environment) (*Backend, ipel.ThreadID, error) {
-	b, err := backend(p, env)
+// threadArg returns the running node's API and the thread named by the
+// first argument.
+func threadArg(p Provider, req *cmds.Request, env cmds.Environment) (iface.API, ipel.ThreadID, error) {
+	api, err := backend(p, env)
 	if err != nil {
 		return nil, ipel.ThreadID{}, err
 	}
@@ -150,7 +140,7 @@ func threadArg(p Provider, req *cmds.Request, env cmds.Environment) (*Backend, i
 	if err != nil {
 		return nil, ipel.ThreadID{}, err
 	}
-	return b, tid, nil
+	return api, tid, nil
 }
 
 // threadIDEncoder prints a thread's ID alone on a line.
@@ -188,21 +178,12 @@ func clipArg(s string) string {
 	return s
 }
 
-// userError marks the errors that are the caller's to fix as client errors
-// (HTTP 400 on the RPC API).
+// userError makes the API's errors that are the caller's to fix (those of
+// a kind: not found, bad input, not allowed) client errors: HTTP 400 on the
+// RPC API, with the error's message.
 func userError(err error) error {
-	for _, target := range []error{
-		threads.ErrThreadNotFound, threads.ErrEventNotFound, threads.ErrLogNotFound,
-		threads.ErrEmptyBody, threads.ErrBodyTooLarge, threads.ErrNotWriter, threads.ErrNoReadKey,
-		threads.ErrNoSnapshot, threads.ErrNoCompaction, threads.ErrBadRecipient, threads.ErrNoReadRole,
-		views.ErrUnknownCollection, views.ErrDocNotFound, views.ErrBadDocument, views.ErrSchema,
-		views.ErrBadQuery, views.ErrBadCollection, views.ErrBadField, views.ErrBadSchema,
-		views.ErrNotAccessControlled, views.ErrForbidden, views.ErrNoCompaction, threads.ErrNeedEd25519,
-		views.ErrTooManyIndexes, views.ErrNoIndex, views.ErrTooManyOps, views.ErrOverBudget, views.ErrTooLarge,
-	} {
-		if errors.Is(err, target) {
-			return cmds.Errorf(cmds.ErrClient, "%s", err)
-		}
+	if iface.Kind(err) != nil {
+		return cmds.Errorf(cmds.ErrClient, "%s", err)
 	}
 	return err
 }

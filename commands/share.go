@@ -1,17 +1,15 @@
 package commands
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	cmds "github.com/ipfs/go-ipfs-cmds"
-	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/kubo-threads/kubo-threads/codec"
-	"github.com/kubo-threads/kubo-threads/threads"
+	"github.com/kubo-threads/kubo-threads/commands/iface"
+	"github.com/kubo-threads/kubo-threads/commands/iface/options"
 )
 
 // InviteOutput is a created invite.
@@ -64,7 +62,7 @@ Example:
 			cmds.StringOption("role", "Role: write or follow (access-controlled threads: also read and delete).").WithDefault("write"),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, tid, err := threadArg(p, req, env)
+			api, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
@@ -73,15 +71,11 @@ Example:
 				return err
 			}
 			name, _ := req.Options["role"].(string)
-			role, err := inviteRole(req.Context, b, tid, to, name)
-			if err != nil {
-				return err
-			}
-			r, err := b.Threads.Invite(req.Context, tid, to, role)
+			inv, err := api.Sharing().Invite(req.Context, tid, to, options.Invite.Role(name))
 			if err != nil {
 				return userError(err)
 			}
-			return res.Emit(&InviteOutput{Invite: r.Invite, Thread: tid.String(), Peer: to.String(), Role: string(role), Delivered: r.Delivered})
+			return res.Emit(inviteOutput(inv))
 		},
 		Type: InviteOutput{},
 		Encoders: cmds.EncoderMap{
@@ -91,6 +85,10 @@ Example:
 			}),
 		},
 	}
+}
+
+func inviteOutput(inv iface.Invite) *InviteOutput {
+	return &InviteOutput{Invite: inv.Invite, Thread: inv.Thread.String(), Peer: inv.Peer.String(), Role: string(inv.Role), Delivered: inv.Delivered}
 }
 
 // InviteList lists invites delivered to this node.
@@ -127,13 +125,13 @@ Example:
   bgjfqa...
 `),
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, err := backend(p, env)
+			api, err := backend(p, env)
 			if err != nil {
 				return err
 			}
-			invs, err := b.Threads.Invites(req.Context)
+			invs, err := api.Sharing().Invites(req.Context)
 			if err != nil {
-				return err
+				return userError(err)
 			}
 			out := InviteList{Invites: []ReceivedInviteOutput{}}
 			for _, inv := range invs {
@@ -192,24 +190,16 @@ Example:
 			cmds.BoolOption("snapshot", "Start from the inviter's latest snapshot (raw threads).").WithDefault(true),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, err := backend(p, env)
+			api, err := backend(p, env)
 			if err != nil {
 				return err
 			}
 			useSnap, _ := req.Options["snapshot"].(bool)
-			ti, err := b.Threads.JoinWith(req.Context, req.Arguments[0], threads.JoinOptions{FullReplay: !useSnap})
-			if errors.Is(err, codec.ErrBadInvite) || errors.Is(err, threads.ErrAlreadyMember) {
-				return cmds.Errorf(cmds.ErrClient, "%s", err)
-			}
+			t, err := api.Sharing().Join(req.Context, req.Arguments[0], options.Join.Snapshot(useSnap))
 			if err != nil {
-				return err
+				return userError(err)
 			}
-			if ti.HasReadKey {
-				if err := b.Views.Ensure(ti.ID); err != nil {
-					return err
-				}
-			}
-			return res.Emit(threadOutput(b, ti))
+			return res.Emit(threadOutput(t))
 		},
 		Type: ThreadOutput{},
 		Encoders: cmds.EncoderMap{
@@ -255,11 +245,11 @@ Example:
 			cmds.StringArg("thread", true, false, "Thread ID."),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, tid, err := threadArg(p, req, env)
+			api, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
-			entries, err := b.Threads.Addrs(req.Context, tid)
+			entries, err := api.Sharing().Addrs(req.Context, tid)
 			if err != nil {
 				return userError(err)
 			}
@@ -334,7 +324,7 @@ Example:
 			cmds.StringArg("addr", true, false, "The follower's address, ending in /p2p/<peer-id>."),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, tid, err := threadArg(p, req, env)
+			api, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
@@ -342,15 +332,11 @@ Example:
 			if err != nil {
 				return cmds.Errorf(cmds.ErrClient, "invalid address %q: %s", req.Arguments[1], err)
 			}
-			info, err := peer.AddrInfoFromP2pAddr(addr)
-			if err != nil {
-				return cmds.Errorf(cmds.ErrClient, "address %s: %s (want /.../p2p/<peer-id>)", addr, err)
-			}
-			r, err := b.Threads.AddFollower(req.Context, tid, addr)
+			inv, err := api.Sharing().AddFollower(req.Context, tid, addr)
 			if err != nil {
 				return userError(err)
 			}
-			return res.Emit(&InviteOutput{Invite: r.Invite, Thread: tid.String(), Peer: info.ID.String(), Role: string(codec.RoleFollow), Delivered: r.Delivered})
+			return res.Emit(inviteOutput(inv))
 		},
 		Type: InviteOutput{},
 		Encoders: cmds.EncoderMap{

@@ -7,7 +7,7 @@ import (
 
 	cmds "github.com/ipfs/go-ipfs-cmds"
 
-	"github.com/kubo-threads/kubo-threads/threads"
+	"github.com/kubo-threads/kubo-threads/commands/iface"
 )
 
 // SnapshotOutput describes a thread's latest snapshot.
@@ -31,9 +31,9 @@ type SnapshotCursorOutput struct {
 	Cid string
 }
 
-func snapshotOutput(si threads.SnapshotInfo) SnapshotOutput {
+func snapshotOutput(si iface.Snapshot) SnapshotOutput {
 	out := SnapshotOutput{Root: si.Root.String(), Maker: si.Maker.String(), Events: si.Events, Entries: si.Entries, Size: si.Size, Pages: si.Pages,
-		Created: si.Created.UTC(), Cursor: []SnapshotCursorOutput{}}
+		Created: si.Created, Cursor: []SnapshotCursorOutput{}}
 	for _, c := range si.Cursor {
 		out.Cursor = append(out.Cursor, SnapshotCursorOutput{Log: c.Log.String(), Seq: c.Seq, Cid: c.Cid.String()})
 	}
@@ -80,15 +80,15 @@ Example:
 			cmds.BoolOption("create", "Take a snapshot now."),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, tid, err := threadArg(p, req, env)
+			api, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
-			var si threads.SnapshotInfo
+			var si iface.Snapshot
 			if create, _ := req.Options["create"].(bool); create {
-				si, err = b.Views.Snapshot(req.Context, tid)
+				si, err = api.Snapshots().Create(req.Context, tid)
 			} else {
-				si, err = b.Threads.Snapshot(req.Context, tid)
+				si, err = api.Snapshots().Latest(req.Context, tid)
 			}
 			if err != nil {
 				return userError(err)
@@ -154,16 +154,16 @@ Example:
 			cmds.StringArg("thread", true, false, "Thread ID."),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, tid, err := threadArg(p, req, env)
+			api, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
-			r, err := b.Views.Compact(req.Context, tid)
+			logs, err := api.Snapshots().Compact(req.Context, tid)
 			if err != nil {
 				return userError(err)
 			}
 			out := CompactOutput{Logs: []CompactedLogOutput{}}
-			for _, l := range r.Logs {
+			for _, l := range logs {
 				out.Logs = append(out.Logs, CompactedLogOutput{Log: l.Log.String(), Base: l.Base, Events: l.Events, Bytes: l.Bytes})
 			}
 			return res.Emit(out)

@@ -65,32 +65,19 @@ Example:
 			cmds.StringArg("thread", true, false, "Thread ID."),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, tid, err := threadArg(p, req, env)
+			api, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
-			st, err := b.Threads.Stats(req.Context, tid)
+			st, err := api.Threads().Stats(req.Context, tid)
 			if err != nil {
 				return userError(err)
 			}
-			out := &StatsOutput{
-				Thread: tid.String(), Logs: len(st.Info.Logs), Events: st.Events, Equivocations: st.Equivocations,
-				Peers: st.Peers, Lag: st.Lag, Received: st.Node.Received, Pushed: st.Node.Pushed, Pulled: st.Node.Pulled,
-				Rejected: st.Node.Rejected,
-			}
-			for _, l := range st.Info.Logs {
-				if l.CatchUp != nil {
-					out.BlockedLogs++
-				}
-			}
-			if st.Info.HasReadKey {
-				vs, err := b.Views.Stats(req.Context, tid)
-				if err != nil {
-					return userError(err)
-				}
-				out.ViewsSkipped = vs.Skipped
-			}
-			return res.Emit(out)
+			return res.Emit(&StatsOutput{
+				Thread: st.Thread.String(), Logs: st.Logs, Events: st.Events, Equivocations: st.Equivocations,
+				Peers: st.Peers, Lag: st.Lag, BlockedLogs: st.BlockedLogs, Received: st.Received, Pushed: st.Pushed,
+				Pulled: st.Pulled, Rejected: st.Rejected, ViewsSkipped: st.ViewsSkipped,
+			})
 		},
 		Type: StatsOutput{},
 		Encoders: cmds.EncoderMap{

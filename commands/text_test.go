@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	cmds "github.com/ipfs/go-ipfs-cmds"
+	"github.com/kubo-threads/kubo-threads/commands/iface"
 )
 
 // TestTextQuotesWhatPeersChose: keys, document IDs and ACL entries come
@@ -14,7 +15,7 @@ import (
 // (escape sequences) or forge lines.
 func TestTextQuotesWhatPeersChose(t *testing.T) {
 	const evil = "/x\x1b]0;owned\x07\nforged"
-	root := Root(func() (*Backend, error) { return nil, ErrNoDaemon })
+	root := Root(func() (iface.API, error) { return nil, ErrNoDaemon })
 	get := func(path ...string) *cmds.Command {
 		c := root
 		for _, p := range path {

@@ -7,10 +7,10 @@ import (
 	"time"
 
 	cmds "github.com/ipfs/go-ipfs-cmds"
-	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/kubo-threads/kubo-threads/commands/iface"
+	"github.com/kubo-threads/kubo-threads/commands/iface/options"
 	"github.com/kubo-threads/kubo-threads/ipel"
-	"github.com/kubo-threads/kubo-threads/threads"
 )
 
 // ThreadOutput describes a thread.
@@ -69,12 +69,12 @@ type CompactedPeerOutput struct {
 	Base uint64
 }
 
-func catchUpOutput(e *threads.CatchUpError) *CatchUpOutput {
-	if e == nil {
+func catchUpOutput(c *iface.CatchUp) *CatchUpOutput {
+	if c == nil {
 		return nil
 	}
-	out := &CatchUpOutput{Have: e.Have, Since: e.At.UTC(), Error: e.Error(), Peers: []CompactedPeerOutput{}}
-	for _, p := range e.Peers {
+	out := &CatchUpOutput{Have: c.Have, Since: c.Since, Error: c.Error, Peers: []CompactedPeerOutput{}}
+	for _, p := range c.Peers {
 		out.Peers = append(out.Peers, CompactedPeerOutput{Peer: p.Peer.String(), Base: p.Base})
 	}
 	return out
@@ -87,33 +87,31 @@ type EquivocationOutput struct {
 	Cid string
 }
 
-func threadOutput(b *Backend, ti threads.ThreadInfo) ThreadOutput {
+func threadOutput(t iface.Thread) ThreadOutput {
 	out := ThreadOutput{
-		ID: ti.ID.String(), Variant: ti.Variant.String(), Created: ti.Created.UTC(),
-		Keys: KeysOutput{Follow: ti.HasFollowKey, Read: ti.HasReadKey, ReadKeys: ti.ReadKeys},
+		ID: t.ID.String(), Variant: t.Variant.String(), Created: t.Created,
+		Keys: KeysOutput{Follow: t.Keys.Follow, Read: t.Keys.Read, ReadKeys: t.Keys.ReadKeys},
 		Logs: []LogOutput{},
 	}
-	if ti.OwnLog != "" {
-		out.Keys.Log = ti.OwnLog.String()
+	if t.Keys.Log != "" {
+		out.Keys.Log = t.Keys.Log.String()
 	}
-	if ti.Creator != "" {
-		out.Creator = ti.Creator.String()
+	if t.Creator != "" {
+		out.Creator = t.Creator.String()
 	}
-	for _, l := range ti.Logs {
+	for _, l := range t.Logs {
 		lo := LogOutput{ID: l.ID.String(), Seq: l.Seq, Own: l.Own, Base: l.Base, CompactedEvents: l.CompactedEvents, CompactedBytes: l.CompactedBytes,
 			CatchUp: catchUpOutput(l.CatchUp)}
 		if l.Head.Defined() {
 			lo.Head = l.Head.String()
 		}
-		if l.Own && b.Host != nil {
-			addrs, err := ipel.LogAddr{Peer: peer.AddrInfo{ID: b.Host.ID(), Addrs: b.Host.Addrs()}, Log: l.ID}.Multiaddrs()
-			if err == nil {
-				for _, a := range addrs {
-					lo.Addrs = append(lo.Addrs, a.String())
-				}
-			}
+		for _, a := range l.Addrs {
+			lo.Addrs = append(lo.Addrs, a.String())
 		}
 		out.Logs = append(out.Logs, lo)
+	}
+	for _, e := range t.Equivocations {
+		out.Equivocations = append(out.Equivocations, EquivocationOutput{Log: e.Log.String(), Seq: e.Seq, Cid: e.Cid.String()})
 	}
 	return out
 }
@@ -139,7 +137,7 @@ Example:
 			cmds.StringOption("variant", "Thread variant: raw or acl.").WithDefault("raw"),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, err := backend(p, env)
+			api, err := backend(p, env)
 			if err != nil {
 				return err
 			}
@@ -148,14 +146,11 @@ Example:
 			if err != nil {
 				return cmds.Errorf(cmds.ErrClient, "%s", err)
 			}
-			ti, err := b.Threads.CreateThread(req.Context, variant)
+			t, err := api.Threads().Create(req.Context, options.Thread.Variant(variant))
 			if err != nil {
-				return err
+				return userError(err)
 			}
-			if err := b.Views.Ensure(ti.ID); err != nil {
-				return err
-			}
-			return res.Emit(threadOutput(b, ti))
+			return res.Emit(threadOutput(t))
 		},
 		Type: ThreadOutput{},
 		Encoders: cmds.EncoderMap{
@@ -194,21 +189,17 @@ Example:
   bafyiktufww5w5d3axaryafl7sr2g77j56a...  acl  2 logs  9 events
 `),
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, err := backend(p, env)
+			api, err := backend(p, env)
 			if err != nil {
 				return err
 			}
-			ths, err := b.Threads.Threads()
+			ths, err := api.Threads().List(req.Context)
 			if err != nil {
-				return err
+				return userError(err)
 			}
 			out := ThreadList{Threads: []ThreadSummary{}}
-			for _, ti := range ths {
-				sum := ThreadSummary{ID: ti.ID.String(), Variant: ti.Variant.String(), Logs: len(ti.Logs)}
-				for _, l := range ti.Logs {
-					sum.Events += l.Seq
-				}
-				out.Threads = append(out.Threads, sum)
+			for _, t := range ths {
+				out.Threads = append(out.Threads, ThreadSummary{ID: t.ID.String(), Variant: t.Variant.String(), Logs: t.Logs, Events: t.Events})
 			}
 			return res.Emit(&out)
 		},
@@ -266,22 +257,15 @@ Example:
 			cmds.StringArg("thread", true, false, "Thread ID."),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, tid, err := threadArg(p, req, env)
+			api, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
-			ti, err := b.Threads.Info(tid)
+			t, err := api.Threads().Info(req.Context, tid)
 			if err != nil {
 				return userError(err)
 			}
-			out := threadOutput(b, ti)
-			eqs, err := b.Threads.Equivocations(req.Context, tid)
-			if err != nil {
-				return userError(err)
-			}
-			for _, e := range eqs {
-				out.Equivocations = append(out.Equivocations, EquivocationOutput{Log: e.Log.String(), Seq: e.Seq, Cid: e.Cid.String()})
-			}
+			out := threadOutput(t)
 			return res.Emit(&out)
 		},
 		Type: ThreadOutput{},
@@ -359,15 +343,12 @@ Example:
 			cmds.StringArg("thread", true, false, "Thread ID."),
 		},
 		Run: func(req *cmds.Request, res cmds.ResponseEmitter, env cmds.Environment) error {
-			b, tid, err := threadArg(p, req, env)
+			api, tid, err := threadArg(p, req, env)
 			if err != nil {
 				return err
 			}
-			if err := b.Threads.RemoveThread(req.Context, tid); err != nil {
+			if err := api.Threads().Remove(req.Context, tid); err != nil {
 				return userError(err)
-			}
-			if err := b.Views.Drop(req.Context, tid); err != nil {
-				return err
 			}
 			return res.Emit(&RemoveOutput{Removed: tid.String()})
 		},

@@ -20,6 +20,8 @@ import (
 
 	"github.com/kubo-threads/kubo-threads/codec"
 	"github.com/kubo-threads/kubo-threads/commands"
+	"github.com/kubo-threads/kubo-threads/commands/iface"
+	"github.com/kubo-threads/kubo-threads/commands/nodeapi"
 	"github.com/kubo-threads/kubo-threads/threads"
 	"github.com/kubo-threads/kubo-threads/views"
 )
@@ -35,6 +37,10 @@ const datastoreNamespace = "/threads"
 const viewsNamespace = "/views"
 
 var log = logging.Logger("threads")
+
+// apiNamespace is where the API keeps its own records (nodeapi: removals
+// under way), inside the plugin's namespace.
+const apiNamespace = "/api"
 
 // Plugins is the list Kubo's loader reads (preload.list names it). The codec
 // is a plugin of its own so that it stays registered, and `ipfs repo gc`
@@ -77,8 +83,16 @@ type threadsPlugin struct {
 	loaded  bool // Init ran: Kubo neither loads nor inits a disabled plugin
 	cfg     Config
 	cfgErr  error // a bad config stops the daemon, not every ipfs command
-	running *commands.Backend
+	running *engine
 	stopped bool // Close ran: the daemon is shutting down
+}
+
+// engine is what runs while the daemon does: the engine, its views, and
+// the API the commands work on.
+type engine struct {
+	threads *threads.Service
+	views   *views.Manager
+	api     *nodeapi.API
 }
 
 var _ kuboplugin.PluginDaemonInternal = (*threadsPlugin)(nil)
@@ -135,12 +149,15 @@ func (p *threadsPlugin) Start(node *core.IpfsNode) error {
 	}
 	mgr := views.NewManager(svc, namespace.Wrap(store, ds.NewKey(viewsNamespace)), prometheus.DefaultRegisterer)
 	mgr.SnapshotInterval, mgr.AutoCompact = p.cfg.snapshotInterval(), p.cfg.AutoCompact
-	if err := mgr.EnsureAll(); err != nil {
+	// Open completes removals a crash interrupted and starts the views.
+	api, err := nodeapi.Open(context.Background(), nodeapi.Deps{Threads: svc, Views: mgr, Host: node.PeerHost,
+		Datastore: namespace.Wrap(store, ds.NewKey(apiNamespace))})
+	if err != nil {
 		_ = mgr.Close()
 		_ = svc.Close()
-		return fmt.Errorf("start threads views: %w", err)
+		return fmt.Errorf("start threads: %w", err)
 	}
-	p.running = &commands.Backend{Threads: svc, Views: mgr, Host: node.PeerHost}
+	p.running = &engine{threads: svc, views: mgr, api: api}
 	return nil
 }
 
@@ -152,7 +169,7 @@ func (p *threadsPlugin) Close() error {
 	if p.running == nil {
 		return nil
 	}
-	err := errors.Join(p.running.Views.Close(), p.running.Threads.Close())
+	err := errors.Join(p.running.views.Close(), p.running.threads.Close())
 	p.running = nil
 	return err
 }
@@ -163,12 +180,12 @@ func (p *threadsPlugin) Close() error {
 //
 // Kubo loads the plugins of every ipfs process, CLI or daemon, but it skips
 // a disabled plugin altogether; Start runs only in the daemon.
-func (p *threadsPlugin) backend() (*commands.Backend, error) {
+func (p *threadsPlugin) backend() (iface.API, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
 	case p.running != nil:
-		return p.running, nil
+		return p.running.api, nil
 	case !p.loaded:
 		return nil, commands.ErrDisabled
 	case p.stopped:

@@ -87,7 +87,7 @@ var (
 	ErrOverBudget = errors.New("over the work budget of one event")
 	// ErrTooLarge is wrapped by errors about keys and values over their
 	// limits (see MaxKeySize, MaxDocSize).
-	ErrTooLarge = errors.New("too large")
+	ErrTooLarge = errors.New("over the size limit of one operation")
 )
 
 // eventCost is what an event's operations ask of a replica, before any is
