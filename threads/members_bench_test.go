@@ -23,7 +23,8 @@ package threads
 // outgrows the 64 KiB an invitee opens at about 35 members.)
 //
 // Measured: each writer appends one 100-byte event every 1/rate seconds
-// (writers staggered) for the duration; every member listens to the thread
+// (writers staggered) for the duration (a writer whose appends fall behind
+// stops at its end too); every member listens to the thread
 // (ListenBatches, as the views do). Metrics, per size:
 //
 //   - p50-ms, p99-ms, max-ms: time from the start of an event's Append to
@@ -92,7 +93,7 @@ const (
 	// to hold every event.
 	membersDrain = 30 * time.Second
 	// membersSetup bounds each wait of the setup.
-	membersSetup = 2 * time.Minute
+	membersSetup = 5 * time.Minute
 )
 
 func BenchmarkMembers(b *testing.B) {
@@ -542,8 +543,8 @@ func measureMembers(b *testing.B, mt *memberThread, cfg membersRun) membersResul
 			// Staggered: writer w starts w/writers of a period late.
 			next := t0.Add(period * time.Duration(w) / time.Duration(len(mt.writers)))
 			for k := 0; k < perWriter; k++ {
-				if next.After(end) {
-					return
+				if next.After(end) || time.Now().After(end) {
+					return // a writer that fell behind stops at the end too
 				}
 				time.Sleep(time.Until(next))
 				start := time.Now()

@@ -28,6 +28,7 @@ type Floor struct {
 const (
 	floorSignCore   = "Ed25519 sign, one core"
 	floorVerifyCore = "Ed25519 verify, one core"
+	floorCores      = "cores used"
 	floorSign       = "Ed25519 sign x cores"
 	floorVerify     = "Ed25519 verify x cores"
 	floorCopy       = "one copy per member"
@@ -161,8 +162,9 @@ func (b *bench) cryptoAndBatchFloors(ctx context.Context, profiles, stores []str
 		b.rep.add(r)
 		b.rep.Floors[c.what] = Floor{Value: r.Median, Unit: c.unit, What: c.what}
 	}
-	rc := newResult("F", "cores used", "cores", cores, "GOMAXPROCS of the benchmark; the daemons run with the same")
+	rc := newResult("F", floorCores, "cores", cores, "GOMAXPROCS of the benchmark; the daemons run with the same")
 	b.rep.add(rc)
+	b.rep.Floors[floorCores] = Floor{Value: rc.Median, Unit: "cores", What: "the cores a process may use (GOMAXPROCS)"}
 	b.rep.Floors[floorSign] = Floor{Value: b.floorValue(floorSignCore) * rc.Median, Unit: "signs/s",
 		What: "Ed25519 signs per second on one core, times the cores used"}
 	b.rep.Floors[floorVerify] = Floor{Value: b.floorValue(floorVerifyCore) * rc.Median, Unit: "verifies/s",

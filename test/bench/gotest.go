@@ -22,6 +22,8 @@ type benchLine struct {
 // goBench runs benchmarks of a package of the repository (the root module)
 // with the Go toolchain, b.runs times each, and returns their result lines
 // and the command, for the notes. args go to the test binary (after -args).
+// When go test fails, the lines of the benchmarks that passed come with the
+// error.
 func (b *bench) goBench(ctx context.Context, pkg, pattern, benchtime string, args []string) ([]benchLine, string, error) {
 	goArgs := []string{"test", pkg, "-run", "^$", "-bench", pattern, "-benchtime", benchtime,
 		"-count", strconv.Itoa(b.runs), "-timeout", b.sz.GoTestTimeout.String()}
@@ -33,15 +35,37 @@ func (b *bench) goBench(ctx context.Context, pkg, pattern, benchtime string, arg
 	cmd.Dir = b.root
 	t0 := time.Now()
 	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return nil, shown, fmt.Errorf("%s: %w: %s", shown, err, tail(string(out), 600))
-	}
+	fmt.Fprintf(os.Stderr, "  (%s: %s)\n", shown, time.Since(t0).Round(time.Second))
 	lines := parseBenchLines(string(out))
-	if len(lines) == 0 {
+	switch {
+	case err != nil:
+		return lines, shown, fmt.Errorf("%s: %w: %s", shown, err, tail(failures(string(out)), 600))
+	case len(lines) == 0:
 		return nil, shown, fmt.Errorf("%s: no benchmark results: %s", shown, tail(string(out), 600))
 	}
-	fmt.Fprintf(os.Stderr, "  (%s: %s)\n", shown, time.Since(t0).Round(time.Second))
 	return lines, shown, nil
+}
+
+// failures keeps the lines of go test output that say why it failed (the
+// --- FAIL lines and the log lines under them), or all of it.
+func failures(out string) string {
+	var keep []string
+	failing := false
+	for _, l := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(l, "--- FAIL"):
+			failing = true
+		case failing && strings.HasPrefix(l, "    "):
+		default:
+			failing = false
+			continue
+		}
+		keep = append(keep, strings.TrimSpace(l))
+	}
+	if len(keep) == 0 {
+		return out
+	}
+	return strings.Join(keep, "; ")
 }
 
 // procsSuffix is the -GOMAXPROCS suffix go test appends to names.
