@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,20 +20,30 @@ type benchLine struct {
 	metrics map[string]float64
 }
 
-// goBench runs benchmarks of a package of the repository (the root module)
-// with the Go toolchain, b.runs times each, and returns their result lines
-// and the command, for the notes. args go to the test binary (after -args).
-// When go test fails, the lines of the benchmarks that passed come with the
-// error.
+// goBench runs benchmarks of a package of the repository (the root module),
+// b.runs times each, and returns their result lines and the equivalent go
+// test command, for the notes. args go to the test binary (go test's
+// -args). When the run fails, the lines of the benchmarks that passed come
+// with the error. The package's test binary is built once per bench run
+// (go test -c): go test's own start, which checks the whole module, takes
+// seconds on a loaded machine.
 func (b *bench) goBench(ctx context.Context, pkg, pattern, benchtime string, args []string) ([]benchLine, string, error) {
-	goArgs := []string{"test", pkg, "-run", "^$", "-bench", pattern, "-benchtime", benchtime,
+	flags := []string{"-run", "^$", "-bench", pattern, "-benchtime", benchtime,
 		"-count", strconv.Itoa(b.runs), "-timeout", b.sz.GoTestTimeout.String()}
+	shown := "go test " + pkg + " " + strings.Join(flags, " ")
 	if len(args) > 0 {
-		goArgs = append(append(goArgs, "-args"), args...)
+		shown += " -args " + strings.Join(args, " ")
 	}
-	shown := "go " + strings.Join(goArgs, " ")
-	cmd := exec.CommandContext(ctx, "go", goArgs...)
-	cmd.Dir = b.root
+	bin, err := b.testBinary(ctx, pkg)
+	if err != nil {
+		return nil, shown, err
+	}
+	var binArgs []string
+	for i := 0; i+1 < len(flags); i += 2 {
+		binArgs = append(binArgs, "-test."+strings.TrimPrefix(flags[i], "-"), flags[i+1])
+	}
+	cmd := exec.CommandContext(ctx, bin, append(binArgs, args...)...)
+	cmd.Dir = filepath.Join(b.root, pkg) // where go test runs a package's tests
 	t0 := time.Now()
 	out, err := cmd.CombinedOutput()
 	fmt.Fprintf(os.Stderr, "  (%s: %s)\n", shown, time.Since(t0).Round(time.Second))
@@ -44,6 +55,25 @@ func (b *bench) goBench(ctx context.Context, pkg, pattern, benchtime string, arg
 		return nil, shown, fmt.Errorf("%s: no benchmark results: %s", shown, tail(string(out), 600))
 	}
 	return lines, shown, nil
+}
+
+// testBinary builds the tests of a package of the repository once per
+// bench run and returns the binary.
+func (b *bench) testBinary(ctx context.Context, pkg string) (string, error) {
+	if bin, ok := b.testBins[pkg]; ok {
+		return bin, nil
+	}
+	bin := filepath.Join(b.dir, strings.Trim(strings.ReplaceAll(pkg, "/", "_"), "._")+".test")
+	cmd := exec.CommandContext(ctx, "go", "test", "-c", "-o", bin, pkg)
+	cmd.Dir = b.root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go test -c %s: %w: %s", pkg, err, tail(string(out), 600))
+	}
+	if b.testBins == nil {
+		b.testBins = map[string]string{}
+	}
+	b.testBins[pkg] = bin
+	return bin, nil
 }
 
 // failures keeps the lines of go test output that say why it failed (the

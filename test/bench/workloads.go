@@ -53,6 +53,8 @@ type bench struct {
 	seq  atomic.Int64 // names fresh repos
 	// failed lists the workloads that failed.
 	failed []string
+	// testBins are the test binaries built, by package (goBench).
+	testBins map[string]string
 }
 
 // body100 is a 100-byte body carrying tag and i.
