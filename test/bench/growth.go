@@ -126,9 +126,9 @@ func (b *bench) w6(ctx context.Context) error {
 		note := fmt.Sprintf("%d samples of %d events appended on A (RPC, %d clients) and replicated to B", b.runs, s, b.sz.Clients)
 		x := float64(size)
 		rs := []Result{
-			newResult("W6", at+": append, wall time per event", "µs", appendUs, note),
-			newResult("W6", at+": append, A's CPU per event", "µs", cpuAUs, "A appends, signs, pushes"),
-			newResult("W6", at+": sync, B's CPU per event", "µs", cpuBUs, "B receives, verifies, stores"),
+			ofCost(newResult("W6", at+": append, wall time per event", "µs", appendUs, note), floorEngine(b.sz.SyncProfile), costUs(b.floorValue(floorEngine(b.sz.SyncProfile)))),
+			ofCost(newResult("W6", at+": append, A's CPU per event", "µs", cpuAUs, "A appends, signs, pushes"), floorSignCore, b.signCostUs()),
+			ofCost(newResult("W6", at+": sync, B's CPU per event", "µs", cpuBUs, "B receives, verifies, stores"), floorVerifyCore, b.verifyCostUs()),
 			newResult("W6", at+": sync lag after the last ack", "ms", lagMs, ""),
 			newResult("W6", at+": RSS of A", "MiB", []float64{mib(endA.rss)}, "after the samples"),
 			newResult("W6", at+": RSS of B", "MiB", []float64{mib(endB.rss)}, ""),

@@ -27,6 +27,18 @@ type Result struct {
 	// Note says how it was measured, or why it is not available.
 	Note      string `json:",omitempty"`
 	Available bool
+	// Fraction is the median as a fraction of the floor that bounds it,
+	// measured in the same run (see floors.go); nil when no floor applies.
+	Fraction *Fraction `json:",omitempty"`
+}
+
+// Fraction is a figure read against the machine's floor: 1 is the floor
+// reached, 0.22 is 22% of it.
+type Fraction struct {
+	Of    string  // the floor (a key of Report.Floors), e.g. "engine, pebbleds"
+	Floor float64 // the floor in the result's unit
+	Ratio string  // "median / floor" for rates, "floor / median" for costs
+	Value float64 // the median's fraction of the floor
 }
 
 // newResult summarises runs.
@@ -64,6 +76,9 @@ type Report struct {
 	Runs    int
 	Sizes   map[string]any
 	Results []Result
+	// Floors are the machine's floors measured in this run, by name: what
+	// the fractions of Results are taken of.
+	Floors map[string]Floor `json:",omitempty"`
 	// Curves are the W6 and W7 series the charts draw.
 	Curves map[string][]Point
 }
@@ -86,8 +101,29 @@ func printResult(w io.Writer, r Result) {
 		fmt.Fprintf(w, "  %s %s: %s\n", r.Workload, r.Name, r.Note)
 		return
 	}
-	fmt.Fprintf(w, "  %s %s: %s %s [%s-%s] ±%.0f%% over %d runs\n", r.Workload, r.Name,
-		num(r.Median), r.Unit, num(r.Min), num(r.Max), r.Spread/2, len(r.Runs))
+	fmt.Fprintf(w, "  %s %s: %s %s [%s-%s] ±%.0f%% over %d runs%s\n", r.Workload, r.Name,
+		num(r.Median), r.Unit, num(r.Min), num(r.Max), r.Spread/2, len(r.Runs), strings.TrimRight(" "+r.Fraction.String(), " "))
+}
+
+// String is "22% of engine, pebbleds"; empty for nil.
+func (f *Fraction) String() string {
+	if f == nil {
+		return ""
+	}
+	return percent(f.Value) + " of " + f.Of
+}
+
+// percent formats a fraction with two significant digits at least.
+func percent(v float64) string {
+	p := 100 * v
+	switch a := math.Abs(p); {
+	case a >= 10 || a == 0:
+		return fmt.Sprintf("%.0f%%", p)
+	case a >= 1:
+		return fmt.Sprintf("%.1f%%", p)
+	default:
+		return fmt.Sprintf("%.2g%%", p)
+	}
 }
 
 // num formats a figure with three significant digits and thousands
@@ -126,27 +162,27 @@ func num(v float64) string {
 // writeTable prints the results as an aligned text table.
 func writeTable(w io.Writer, results []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "workload\tmeasure\tmedian\tmin-max\tspread\truns\tunit")
+	fmt.Fprintln(tw, "workload\tmeasure\tmedian\tmin-max\tspread\truns\tunit\tof floor")
 	for _, r := range results {
 		if !r.Available {
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t0\t%s\n", r.Workload, r.Name, r.Note)
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t0\t%s\t\n", r.Workload, r.Name, r.Note)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s-%s\t%.0f%%\t%d\t%s\n", r.Workload, r.Name, num(r.Median), num(r.Min), num(r.Max), r.Spread, len(r.Runs), r.Unit)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s-%s\t%.0f%%\t%d\t%s\t%s\n", r.Workload, r.Name, num(r.Median), num(r.Min), num(r.Max), r.Spread, len(r.Runs), r.Unit, r.Fraction)
 	}
 	return tw.Flush()
 }
 
 // writeMarkdown writes the results as a Markdown table (for the README).
 func writeMarkdown(w io.Writer, results []Result) {
-	fmt.Fprintln(w, "| workload | measure | median | min–max | spread | runs |")
-	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- |")
+	fmt.Fprintln(w, "| workload | measure | median | min–max | spread | runs | of floor |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- |")
 	for _, r := range results {
 		if !r.Available {
-			fmt.Fprintf(w, "| %s | %s | %s | | | 0 |\n", r.Workload, r.Name, r.Note)
+			fmt.Fprintf(w, "| %s | %s | %s | | | 0 | |\n", r.Workload, r.Name, r.Note)
 			continue
 		}
-		fmt.Fprintf(w, "| %s | %s | %s %s | %s–%s | %.0f%% | %d |\n", r.Workload, r.Name, num(r.Median), r.Unit, num(r.Min), num(r.Max), r.Spread, len(r.Runs))
+		fmt.Fprintf(w, "| %s | %s | %s %s | %s–%s | %.0f%% | %d | %s |\n", r.Workload, r.Name, num(r.Median), r.Unit, num(r.Min), num(r.Max), r.Spread, len(r.Runs), r.Fraction)
 	}
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,27 +22,39 @@ type sizes struct {
 	W2Events    int           // events replicated per run
 	W3Duration  time.Duration // how long one event per W3Interval is sent
 	W3Interval  time.Duration
-	W4Events    int   // history the late joiner catches up on
-	W5Puts      int   // kv puts and document inserts per run
-	W5Docs      int   // documents the queries run over
-	W6Sizes     []int // events in the thread at each measuring point
-	W6Sample    int   // events appended per measurement
-	W7Threads   []int // threads on the node at each measuring point
-	W7Members   int   // other daemons that join every thread
+	W3LDuration time.Duration // W3 under load: how long
+	W3LoadRate  float64       // the other writer's events/s; 0: half the engine rate
+	W4Events    int           // history the late joiner catches up on
+	W5Puts      int           // kv puts and document inserts per run
+	W5Docs      int           // documents the queries run over
+	W6Sizes     []int         // events in the thread at each measuring point
+	W6Sample    int           // events appended per measurement
+	W7Threads   []int         // threads on the node at each measuring point
+	W7Members   int           // other daemons that join every thread
 	W7Window    time.Duration
+	W8Members   []int // members of the thread at each measuring point
+	W8Duration  time.Duration
 	SyncProfile string // repo profile of W2-W7 ("" is Kubo's default)
-	GoAPI       bool   // measure the engine's Go API with go test (W1)
+	// The floor: benchtime of the Ed25519 and datastore benchmarks, and
+	// events per run of the engine's; the bound of a go test run.
+	FloorTime     string
+	EngineEvents  int
+	GoTestTimeout time.Duration
 }
 
 // bench runs the workloads and collects their results.
 type bench struct {
 	bin  string // bin/ipfs
-	root string // the kubo-threads module (for the Go API measurement)
+	root string // the kubo-threads module (for the go test benchmarks)
 	dir  string // scratch directory for repos
 	runs int
 	sz   sizes
 	rep  *Report
 	seq  atomic.Int64 // names fresh repos
+	// failed lists the workloads that failed.
+	failed []string
+	// testBins are the test binaries built, by package (goBench).
+	testBins map[string]string
 }
 
 // body100 is a 100-byte body carrying tag and i.
@@ -147,8 +158,8 @@ func profileName(p string) string {
 	return p
 }
 
-// w1 measures appends through the RPC API on both profiles, and the
-// engine's Go API in-process.
+// w1 measures appends through the RPC API on both profiles, each against
+// the engine's in-process rate on the same layout (the floor).
 func (b *bench) w1(ctx context.Context) error {
 	n := b.sz.W1Events
 	for _, profile := range []string{"", "pebbleds"} {
@@ -172,60 +183,9 @@ func (b *bench) w1(ctx context.Context) error {
 			rates = append(rates, float64(n)/took.Seconds())
 		}
 		stopAll(ds)
-		b.rep.add(newResult("W1", name, "events/s", rates, "each run a fresh thread on the same daemon; durable when acknowledged"))
+		b.rep.add(b.ofRate(newResult("W1", name, "events/s", rates, "each run a fresh thread on the same daemon; durable when acknowledged"), floorEngine(profile)))
 	}
-	b.goAPI(ctx)
 	return nil
-}
-
-// goAPI measures the engine's Go API in-process (the daemon has no Go
-// entry point of its own): the threads package's append benchmark, 64
-// concurrent appenders on one thread, on Kubo's two store layouts.
-func (b *bench) goAPI(ctx context.Context) {
-	stores := []struct{ bench, label string }{
-		{"flatfs-nosync-levelds", "default flatfs+leveldb layout"},
-		{"pebbleds", "pebbleds layout"},
-	}
-	if !b.sz.GoAPI {
-		for _, s := range stores {
-			b.rep.add(unavailable("W1", "append, Go API in-process, "+s.label, "skipped (quick mode or -goapi=false)"))
-		}
-		return
-	}
-	pattern := "^BenchmarkAppendConcurrent$/^(flatfs-nosync-levelds|pebbleds)$/^threads=1$"
-	cmd := exec.CommandContext(ctx, "go", "test", "./threads/", "-run", "^$", "-bench", pattern,
-		"-benchtime", fmt.Sprintf("%dx", b.sz.W1Events), "-count", strconv.Itoa(b.runs))
-	cmd.Dir = b.root
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		for _, s := range stores {
-			b.rep.add(unavailable("W1", "append, Go API in-process, "+s.label, fmt.Sprintf("go test failed: %v: %s", err, tail(string(out), 300))))
-		}
-		return
-	}
-	for _, s := range stores {
-		var rates []float64
-		sc := bufio.NewScanner(strings.NewReader(string(out)))
-		for sc.Scan() {
-			f := strings.Fields(sc.Text())
-			if len(f) == 0 || !strings.HasPrefix(f[0], "BenchmarkAppendConcurrent/"+s.bench+"/") {
-				continue
-			}
-			for i := 1; i < len(f); i++ {
-				if f[i] == "appends/s" {
-					if v, err := strconv.ParseFloat(f[i-1], 64); err == nil {
-						rates = append(rates, v)
-					}
-				}
-			}
-		}
-		name := fmt.Sprintf("append %s x 100 B, Go API in-process, 64 appenders, %s", count(b.sz.W1Events), s.label)
-		if len(rates) == 0 {
-			b.rep.add(unavailable("W1", name, "no appends/s in the go test output"))
-			continue
-		}
-		b.rep.add(newResult("W1", name, "events/s", rates, "threads.Service.Append, go test -bench BenchmarkAppendConcurrent (the daemon has no in-process Go entry point)"))
-	}
 }
 
 // w2 replicates events from A to B.
@@ -260,10 +220,17 @@ func (b *bench) w2(ctx context.Context) error {
 		appendRate = append(appendRate, float64(n)/took.Seconds())
 	}
 	p := profileName(b.sz.SyncProfile)
+	rate := newResult("W2", "  A's append rate meanwhile", "events/s", appendRate, "")
+	ownAppends := 0.0 // A's own append time, s: the floor
+	if rate.Median > 0 {
+		ownAppends = float64(n) / rate.Median
+		b.rep.Floors[floorOwnAppends] = Floor{Value: ownAppends, Unit: "s", What: "W2: the time A's own appends take (A's append rate meanwhile)"}
+	}
 	b.rep.add(
-		newResult("W2", fmt.Sprintf("replicate %s events A to B: first append to B holding all, %s", count(n), p), "s", total, "appends over RPC, B polls threads info"),
+		ofCost(newResult("W2", fmt.Sprintf("replicate %s events A to B: first append to B holding all, %s", count(n), p), "s", total, "appends over RPC, B polls threads info"),
+			floorOwnAppends, ownAppends),
 		newResult("W2", "  of which after A's last acknowledged append", "ms", lag, ""),
-		newResult("W2", "  A's append rate meanwhile", "events/s", appendRate, ""),
+		rate,
 	)
 	return nil
 }
@@ -314,7 +281,7 @@ func (b *bench) w3(ctx context.Context) error {
 	}
 	defer stopAll(ds)
 	a, bn := ds[0], ds[1]
-	var p50, p95, p99, maxs, sentN, lost []float64
+	var runs []latencyRun
 	for range b.runs {
 		tid, logA, err := a.api.create(ctx)
 		if err != nil {
@@ -323,94 +290,227 @@ func (b *bench) w3(ctx context.Context) error {
 		if err := share(ctx, a, bn, tid); err != nil {
 			return err
 		}
-		lctx, cancel := context.WithCancel(ctx)
-		var mu sync.Mutex
-		var lats []float64
-		warm := make(chan struct{}, 1)
-		done := listen(lctx, bn, tid, func(e listenEvent, at time.Time) {
-			s := string(e.Body)
-			if strings.HasPrefix(s, "warm") {
-				select {
-				case warm <- struct{}{}:
-				default:
-				}
-				return
-			}
-			f := strings.Fields(s)
-			if len(f) < 2 || f[0] != "lat" || e.Log != logA {
-				return
-			}
-			ns, err := strconv.ParseInt(f[1], 10, 64)
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			lats = append(lats, float64(at.Sub(time.Unix(0, ns)))/1e6)
-			mu.Unlock()
-		})
-		// The stream is live once it delivers a warm-up event from A.
-		if _, err := a.api.add(ctx, tid, []byte("warm-up")); err != nil {
-			cancel()
-			return err
+		r, err := b.latency(ctx, a, bn, tid, logA, b.sz.W3Duration)
+		if err != nil {
+			return fmt.Errorf("W3: %w", err)
 		}
-		select {
-		case <-warm:
-		case err := <-done:
-			cancel()
-			return fmt.Errorf("W3: B's listen stream ended: %v", err)
-		case <-time.After(30 * time.Second):
-			cancel()
-			return errors.New("W3: B's listen stream delivered no warm-up event in 30s")
-		}
-		tick := time.NewTicker(b.sz.W3Interval)
-		end := time.Now().Add(b.sz.W3Duration)
-		sent := 0
-		for time.Now().Before(end) {
-			<-tick.C
-			body := []byte(fmt.Sprintf("lat %d ", time.Now().UnixNano()))
-			for len(body) < 100 {
-				body = append(body, 'x')
-			}
-			if _, err := a.api.add(ctx, tid, body); err != nil {
-				tick.Stop()
-				cancel()
-				return err
-			}
-			sent++
-		}
-		tick.Stop()
-		_ = waitUntil(ctx, 10*time.Second, func() (bool, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			return len(lats) >= sent, nil
-		})
-		cancel()
-		if err := <-done; err != nil {
-			return fmt.Errorf("W3: listen stream: %w", err)
-		}
-		mu.Lock()
-		sort.Float64s(lats)
-		got := len(lats)
-		p50 = append(p50, percentile(lats, 0.50))
-		p95 = append(p95, percentile(lats, 0.95))
-		p99 = append(p99, percentile(lats, 0.99))
-		if got > 0 {
-			maxs = append(maxs, lats[got-1])
-		}
-		mu.Unlock()
-		sentN = append(sentN, float64(sent))
-		lost = append(lost, float64(sent-got))
+		runs = append(runs, r)
 	}
 	name := fmt.Sprintf("latency, 1 event / %s for %s, append on A to B's listen (RPC stream), %s", b.sz.W3Interval, b.sz.W3Duration, profileName(b.sz.SyncProfile))
-	b.rep.add(
-		newResult("W3", name+": p50", "ms", p50, "includes A's RPC append"),
-		newResult("W3", "  p95", "ms", p95, ""),
-		newResult("W3", "  p99", "ms", p99, ""),
-		newResult("W3", "  max", "ms", maxs, ""),
-		newResult("W3", "  events sent", "events", sentN, ""),
-		newResult("W3", "  not delivered within 10 s", "events", lost, "must be 0"),
-	)
+	b.rep.add(b.latencyResults("W3", name, runs)...)
 	return nil
+}
+
+// w3load is W3 while a third daemon, C, another writer of the thread,
+// appends to it at half the engine rate measured in the run (or -w3load),
+// paced, with b.sz.Clients concurrent RPC clients.
+func (b *bench) w3load(ctx context.Context) error {
+	target, how := b.sz.W3LoadRate, "-w3load"
+	if target <= 0 {
+		engine := b.floorValue(floorEngine(b.sz.SyncProfile))
+		if engine == 0 {
+			b.rep.add(unavailable("W3L", "latency under load", "needs the engine floor (-floors) or -w3load"))
+			return nil
+		}
+		target, how = engine/2, "half the in-process engine rate measured in this run"
+	}
+	ds, err := b.newCluster(ctx, 3, b.sz.SyncProfile, nil)
+	if err != nil {
+		return err
+	}
+	defer stopAll(ds)
+	a, bn, c := ds[0], ds[1], ds[2]
+	if err := c.connect(ctx, bn); err != nil {
+		return err
+	}
+	var runs []latencyRun
+	var achieved []float64
+	for r := range b.runs {
+		tid, logA, err := a.api.create(ctx)
+		if err != nil {
+			return err
+		}
+		for _, m := range []*daemon{bn, c} {
+			if err := share(ctx, a, m, tid); err != nil {
+				return err
+			}
+		}
+		lctx, stopLoad := context.WithCancel(ctx)
+		load := make(chan paced, 1)
+		go func() { load <- b.pacedAppends(lctx, c, tid, fmt.Sprintf("w3l%d", r), target) }()
+		lr, err := b.latency(ctx, a, bn, tid, logA, b.sz.W3LDuration)
+		stopLoad()
+		p := <-load
+		if err != nil {
+			return fmt.Errorf("W3L: %w", err)
+		}
+		if p.err != nil {
+			return fmt.Errorf("W3L: the other writer: %w", p.err)
+		}
+		runs = append(runs, lr)
+		achieved = append(achieved, p.rate())
+	}
+	p := profileName(b.sz.SyncProfile)
+	name := fmt.Sprintf("latency under load, 1 event / %s for %s, A to B's listen, while C appends at %s events/s, %s", b.sz.W3Interval, b.sz.W3LDuration, num(target), p)
+	b.rep.add(b.latencyResults("W3L", name, runs)...)
+	b.rep.Floors["W3L target load"] = Floor{Value: target, Unit: "events/s", What: "W3L: the other writer's target rate, " + how}
+	b.rep.add(b.ofRate(newResult("W3L", "  C's append rate achieved", "events/s", achieved,
+		fmt.Sprintf("target %s events/s (%s), %d RPC clients, paced", num(target), how, b.sz.Clients)), "W3L target load"))
+	return nil
+}
+
+// paced is what pacedAppends did.
+type paced struct {
+	n    int
+	took time.Duration
+	err  error
+}
+
+func (p paced) rate() float64 {
+	if p.took <= 0 {
+		return 0
+	}
+	return float64(p.n) / p.took.Seconds()
+}
+
+// pacedAppends appends 100-byte events to the thread on d at rate events/s
+// (the i-th one due i/rate after the start; clients that fall behind do not
+// wait), with b.sz.Clients concurrent clients, until ctx ends.
+func (b *bench) pacedAppends(ctx context.Context, d *daemon, tid, tag string, rate float64) paced {
+	var next, done atomic.Int64
+	var once sync.Once
+	var firstErr error
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for range max(1, b.sz.Clients) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				due := t0.Add(time.Duration(float64(i) / rate * float64(time.Second)))
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Until(due)):
+				}
+				if _, err := d.api.add(ctx, tid, body100(tag, int(i))); err != nil {
+					if ctx.Err() == nil {
+						once.Do(func() { firstErr = err })
+					}
+					return
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return paced{n: int(done.Load()), took: time.Since(t0), err: firstErr}
+}
+
+// latencyRun is one run of a latency workload: the latencies, in ms, of
+// the events B's listen stream delivered, sorted, and how many were sent.
+type latencyRun struct {
+	lats []float64
+	sent int
+}
+
+// latency sends one event per b.sz.W3Interval on A for dur and measures,
+// for each, the time from just before its RPC append to its arrival on B's
+// listen stream. The stream is live once it delivers a warm-up event.
+func (b *bench) latency(ctx context.Context, a, bn *daemon, tid, logA string, dur time.Duration) (latencyRun, error) {
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var mu sync.Mutex
+	var lats []float64
+	warm := make(chan struct{}, 1)
+	done := listen(lctx, bn, tid, func(e listenEvent, at time.Time) {
+		if e.Log != logA {
+			return
+		}
+		s := string(e.Body)
+		if strings.HasPrefix(s, "warm") {
+			select {
+			case warm <- struct{}{}:
+			default:
+			}
+			return
+		}
+		f := strings.Fields(s)
+		if len(f) < 2 || f[0] != "lat" {
+			return
+		}
+		ns, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		lats = append(lats, float64(at.Sub(time.Unix(0, ns)))/1e6)
+		mu.Unlock()
+	})
+	if _, err := a.api.add(ctx, tid, []byte("warm-up")); err != nil {
+		return latencyRun{}, err
+	}
+	select {
+	case <-warm:
+	case err := <-done:
+		return latencyRun{}, fmt.Errorf("B's listen stream ended: %v", err)
+	case <-time.After(30 * time.Second):
+		return latencyRun{}, errors.New("B's listen stream delivered no warm-up event in 30s")
+	}
+	tick := time.NewTicker(b.sz.W3Interval)
+	defer tick.Stop()
+	end := time.Now().Add(dur)
+	sent := 0
+	for time.Now().Before(end) {
+		<-tick.C
+		body := []byte(fmt.Sprintf("lat %d ", time.Now().UnixNano()))
+		for len(body) < 100 {
+			body = append(body, 'x')
+		}
+		if _, err := a.api.add(ctx, tid, body); err != nil {
+			return latencyRun{}, err
+		}
+		sent++
+	}
+	_ = waitUntil(ctx, 10*time.Second, func() (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(lats) >= sent, nil
+	})
+	cancel()
+	if err := <-done; err != nil {
+		return latencyRun{}, fmt.Errorf("listen stream: %w", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	sort.Float64s(lats)
+	return latencyRun{lats: lats, sent: sent}, nil
+}
+
+// latencyResults summarises latency runs: percentiles (against the
+// latency floor), the maximum, and what was not delivered.
+func (b *bench) latencyResults(workload, name string, runs []latencyRun) []Result {
+	var p50, p95, p99, maxs, sentN, lost []float64
+	for _, r := range runs {
+		p50 = append(p50, percentile(r.lats, 0.50))
+		p95 = append(p95, percentile(r.lats, 0.95))
+		p99 = append(p99, percentile(r.lats, 0.99))
+		if len(r.lats) > 0 {
+			maxs = append(maxs, r.lats[len(r.lats)-1])
+		}
+		sentN = append(sentN, float64(r.sent))
+		lost = append(lost, float64(r.sent-len(r.lats)))
+	}
+	floor := b.floorValue(floorLatency)
+	return []Result{
+		ofCost(newResult(workload, name+": p50", "ms", p50, "includes A's RPC append"), floorLatency, floor),
+		ofCost(newResult(workload, "  p95", "ms", p95, ""), floorLatency, floor),
+		ofCost(newResult(workload, "  p99", "ms", p99, ""), floorLatency, floor),
+		newResult(workload, "  max", "ms", maxs, ""),
+		newResult(workload, "  events sent", "events", sentN, ""),
+		newResult(workload, "  not delivered within 10 s", "events", lost, "must be 0"),
+	}
 }
 
 // hasCommand reports whether the binary knows `ipfs threads <words>` and,
@@ -469,13 +569,14 @@ func (b *bench) w4(ctx context.Context) error {
 	}
 	snapshots := b.hasCommand(ctx, "--snapshot", "join") && b.hasCommand(ctx, "", "snapshot")
 	type mode struct {
-		name string
-		opts []string
+		name       string
+		opts       []string
+		fullReplay bool // every event is pulled and verified: the floor is verification
 	}
-	modes := []mode{{"without a snapshot (full replay)", nil}}
+	modes := []mode{{"without a snapshot (full replay)", nil, true}}
 	if snapshots {
 		modes[0].opts = []string{"snapshot=false"}
-		modes = append(modes, mode{"from a snapshot", nil})
+		modes = append(modes, mode{"from a snapshot", nil, false})
 	}
 	base := fmt.Sprintf("late joiner, %s kv events, invite to caught up, %s", count(n), profileName(b.sz.SyncProfile))
 	for _, m := range modes {
@@ -507,7 +608,11 @@ func (b *bench) w4(ctx context.Context) error {
 			}
 			secs = append(secs, time.Since(t0).Seconds())
 		}
-		b.rep.add(newResult("W4", base+", "+m.name, "s", secs, "a fresh joiner per run; caught up = A's log at the last seq in threads info, first and last keys in its kv view"))
+		r := newResult("W4", base+", "+m.name, "s", secs, "a fresh joiner per run; caught up = A's log at the last seq in threads info, first and last keys in its kv view")
+		if m.fullReplay {
+			r = ofCost(r, floorVerify, b.verifyTime(n))
+		}
+		b.rep.add(r)
 	}
 	if !snapshots {
 		b.rep.add(unavailable("W4", base+", from a snapshot", "this binary has no `threads snapshot` / `join --snapshot`"))
@@ -551,7 +656,8 @@ func (b *bench) w5(ctx context.Context) error {
 		rates = append(rates, float64(n)/took.Seconds())
 	}
 	p := profileName(b.sz.SyncProfile)
-	b.rep.add(newResult("W5", fmt.Sprintf("kv put, %s puts of 100 B, %d clients, %s", count(n), b.sz.Clients, p), "puts/s", rates, "one event each, applied when acknowledged"))
+	b.rep.add(b.ofRate(newResult("W5", fmt.Sprintf("kv put, %s puts of 100 B, %d clients, %s", count(n), b.sz.Clients, p), "puts/s", rates, "one event each, applied when acknowledged"),
+		floorEngine(b.sz.SyncProfile)))
 	return b.w5docs(ctx, a)
 }
 
@@ -610,7 +716,7 @@ func (b *bench) w5docs(ctx context.Context, a *daemon) error {
 			}
 			rates = append(rates, float64(n)/took.Seconds())
 		}
-		b.rep.add(newResult("W5", names[i], "docs/s", rates, ""))
+		b.rep.add(b.ofRate(newResult("W5", names[i], "docs/s", rates, ""), floorEngine(b.sz.SyncProfile)))
 	}
 	// Queries over q documents, loaded 500 to an event.
 	tid, _, err := a.api.create(ctx)
